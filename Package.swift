@@ -1,0 +1,66 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Only the SPEC's C symbols leave libsupervisor.so; the Swift runtime is linked
+// in statically so a C engine needs nothing beyond libc, libyajl and libcap.
+let libraryLinkerFlags: [String] = [
+    "-static-stdlib",
+    "-use-ld=lld",
+    "-Xlinker", "--undefined-version",
+    "-Xlinker", "-soname=libsupervisor.so.1",
+    "-Xlinker", "--version-script=Sources/supervisor/exports.map",
+    "-Xlinker", "-z", "-Xlinker", "now",
+    "-Xlinker", "-z", "-Xlinker", "relro",
+]
+
+let package = Package(
+    name: "libsupervisor",
+    products: [
+        .library(name: "supervisor", type: .dynamic, targets: ["supervisor"]),
+        .executable(name: "isulad-shim", targets: ["isulad-shim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CSupervisor", path: "Include"),
+        .systemLibrary(name: "CYajl", pkgConfig: "yajl", providers: [.apt(["libyajl-dev"])]),
+        .systemLibrary(name: "CLibcap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        .target(name: "CPlatform"),
+        .target(
+            name: "Platform",
+            dependencies: [
+                "CPlatform", "CYajl", "CLibcap",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .target(
+            name: "SupervisorCore",
+            dependencies: [
+                "Platform",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .target(
+            name: "supervisor",
+            dependencies: ["SupervisorCore", "CSupervisor"],
+            exclude: ["exports.map"],
+            linkerSettings: [.unsafeFlags(libraryLinkerFlags)]
+        ),
+        .executableTarget(
+            name: "isulad-shim",
+            dependencies: [
+                "Platform",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "shim",
+            linkerSettings: [.unsafeFlags(["-static-stdlib"])]
+        ),
+        .testTarget(
+            name: "SupervisorCoreTests",
+            dependencies: ["SupervisorCore", "Platform"]
+        ),
+    ]
+)

@@ -1,0 +1,2 @@
+/* CPlatform is header-only (static inline); this file gives SwiftPM a source. */
+#include "cplatform.h"

@@ -1,0 +1,84 @@
+/* Thin C helpers for syscalls Swift cannot call directly (variadic or not in
+ * the Glibc module). All static inline: nothing here is exported. */
+#ifndef CPLATFORM_H
+#define CPLATFORM_H
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+static inline int cp_pidfd_open(int pid, unsigned int flags) {
+    return (int)syscall(SYS_pidfd_open, pid, flags);
+}
+static inline int cp_pidfd_send_signal(int pidfd, int sig) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, (void *)0, 0u);
+}
+static inline int cp_errno(void) { return errno; }
+static inline void cp_set_errno(int e) { errno = e; }
+static inline int cp_prctl_set_child_subreaper(void) {
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+}
+static inline int cp_prctl_set_pdeathsig(int sig) {
+    return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0);
+}
+static inline int cp_fcntl_setfd_cloexec(int fd) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags < 0) return -1;
+    return fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
+static inline int cp_fcntl_getfl(int fd) { return fcntl(fd, F_GETFL); }
+static inline int cp_fcntl_setfl(int fd, int flags) { return fcntl(fd, F_SETFL, flags); }
+static inline int cp_open(const char *path, int flags, unsigned int mode) {
+    return open(path, flags | O_CLOEXEC, mode);
+}
+static inline int cp_openat(int dirfd, const char *path, int flags, unsigned int mode) {
+    return openat(dirfd, path, flags | O_CLOEXEC, mode);
+}
+static inline int cp_ioctl_int(int fd, unsigned long req, void *arg) {
+    return ioctl(fd, req, arg);
+}
+static inline int cp_wifexited(int s) { return WIFEXITED(s); }
+static inline int cp_wexitstatus(int s) { return WEXITSTATUS(s); }
+static inline int cp_wifsignaled(int s) { return WIFSIGNALED(s); }
+static inline int cp_wtermsig(int s) { return WTERMSIG(s); }
+static inline int cp_s_isfifo(unsigned int m) { return S_ISFIFO(m); }
+static inline int cp_s_isdir(unsigned int m) { return S_ISDIR(m); }
+static inline int cp_s_islnk(unsigned int m) { return S_ISLNK(m); }
+static inline int cp_s_isreg(unsigned int m) { return S_ISREG(m); }
+
+
+#include <yajl/yajl_gen.h>
+/* yajl_gen_config is variadic: configure a compact, UTF-8-validating generator. */
+static inline void cp_yajl_gen_configure(yajl_gen g) {
+    yajl_gen_config(g, yajl_gen_beautify, 0);
+    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+}
+
+
+#include <spawn.h>
+static inline int cp_spawn_addchdir(posix_spawn_file_actions_t *a, const char *dir) {
+    return posix_spawn_file_actions_addchdir_np(a, dir);
+}
+static inline short cp_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
+extern char **environ;
+static inline char **cp_environ(void) { return environ; }
+
+#endif

@@ -1,0 +1,3 @@
+#include <yajl/yajl_parse.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>

@@ -1,0 +1,195 @@
+import CPlatform
+import Glibc
+import SystemPackage
+
+/// How a child process is started. Standard streams not given are /dev/null.
+public struct SpawnOptions: Sendable {
+    public var argv: [String]
+    /// nil: inherit the caller's environment.
+    public var environment: [String]?
+    public var workingDirectory: String?
+    public var stdin: Int32?
+    public var stdout: Int32?
+    public var stderr: Int32?
+    /// Start a new session (the child leaves the caller's process group).
+    public var newSession: Bool
+
+    public init(argv: [String], environment: [String]? = nil, workingDirectory: String? = nil,
+                stdin: Int32? = nil, stdout: Int32? = nil, stderr: Int32? = nil, newSession: Bool = false) {
+        self.argv = argv
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self.newSession = newSession
+    }
+}
+
+/// Outcome of a finished child, in shell terms.
+public enum ChildStatus: Equatable, Sendable {
+    case exited(Int32)
+    case signaled(Int32)
+
+    public init(waitStatus s: Int32) {
+        if cp_wifsignaled(s) != 0 { self = .signaled(cp_wtermsig(s)) } else { self = .exited(cp_wexitstatus(s)) }
+    }
+
+    /// 128+signal for a killed process, as shells and container engines report.
+    public var exitCode: Int32 {
+        switch self {
+        case let .exited(c): return c
+        case let .signaled(s): return 128 + s
+        }
+    }
+}
+
+public enum Spawn {
+    /// Starts argv[0] (looked up through PATH when it has no '/'), no shell.
+    /// Signal dispositions and mask are reset to defaults in the child; only
+    /// the three standard fds are inherited (everything we open is CLOEXEC).
+    public static func start(_ options: SpawnOptions) throws(Errno) -> pid_t {
+        guard let program = options.argv.first, !program.isEmpty else { throw Errno.invalidArgument }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+
+        let streams: [(Int32?, Int32, Int32)] = [(options.stdin, 0, O_RDONLY), (options.stdout, 1, O_WRONLY), (options.stderr, 2, O_WRONLY)]
+        for (source, target, mode) in streams {
+            if let source {
+                posix_spawn_file_actions_adddup2(&actions, source, target)
+            } else {
+                posix_spawn_file_actions_addopen(&actions, target, "/dev/null", mode, 0)
+            }
+        }
+        if let cwd = options.workingDirectory {
+            cp_spawn_addchdir(&actions, cwd)
+        }
+
+        var flags = Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
+        if options.newSession { flags |= Int32(cp_spawn_setsid_flag()) }
+        posix_spawnattr_setflags(&attr, Int16(flags))
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attr, &all)
+
+        let env = options.environment
+        var pid: pid_t = 0
+        let rc = withCStrings(options.argv) { argv in
+            if let env {
+                return withCStrings(env) { envp in
+                    posix_spawnp(&pid, program, &actions, &attr, argv, envp)
+                }
+            }
+            return posix_spawnp(&pid, program, &actions, &attr, argv, cp_environ())
+        }
+        if rc != 0 { throw Errno(rawValue: rc) }
+        return pid
+    }
+
+    /// waitpid that retries on EINTR.
+    public static func wait(_ pid: pid_t, options: Int32 = 0) throws(Errno) -> ChildStatus? {
+        var status: Int32 = 0
+        while true {
+            let r = waitpid(pid, &status, options)
+            if r == pid { return ChildStatus(waitStatus: status) }
+            if r == 0 { return nil }
+            if cp_errno() == EINTR { continue }
+            throw Errno(rawValue: cp_errno())
+        }
+    }
+}
+
+/// Result of `runCommand`: the status (nil when it had to be killed at the
+/// deadline) and the start of its combined stdout/stderr.
+public struct CommandResult: Sendable {
+    public var status: ChildStatus?
+    public var output: String
+    public var timedOut: Bool
+}
+
+extension Spawn {
+    /// Runs a command to completion with a deadline, capturing up to
+    /// `outputLimit` bytes of its output. At the deadline the child is
+    /// SIGKILLed and reaped. Event-driven: poll on the output pipe and a pidfd.
+    public static func run(_ argv: [String], timeoutMs: Int, outputLimit: Int = 16384,
+                           environment: [String]? = nil) throws(Errno) -> CommandResult {
+        var fds: [Int32] = [-1, -1]
+        guard pipe2(&fds, O_CLOEXEC) == 0 else { throw Errno(rawValue: cp_errno()) }
+        let readEnd = fds[0], writeEnd = fds[1]
+        let pid: pid_t
+        do {
+            pid = try start(SpawnOptions(argv: argv, environment: environment, stdout: writeEnd, stderr: writeEnd))
+        } catch {
+            close(readEnd); close(writeEnd)
+            throw error
+        }
+        close(writeEnd)
+        defer { close(readEnd) }
+        let pidfd = cp_pidfd_open(pid, 0)
+        defer { if pidfd >= 0 { close(pidfd) } }
+
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let deadline = MonotonicClock.nowMs() + Int64(timeoutMs)
+        var pipeOpen = true
+        var timedOut = false
+        while pipeOpen {
+            let remaining = deadline - MonotonicClock.nowMs()
+            if remaining <= 0 { timedOut = true; break }
+            var pfd = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+            let r = poll(&pfd, 1, Int32(min(remaining, Int64(Int32.max))))
+            if r < 0 { if cp_errno() == EINTR { continue }; break }
+            if r == 0 { continue }
+            let n = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
+            if n > 0 {
+                let room = outputLimit - output.count
+                if room > 0 { output.append(contentsOf: buffer[0..<min(n, room)]) }
+            } else if n == 0 || (cp_errno() != EINTR && cp_errno() != EAGAIN) {
+                pipeOpen = false
+            }
+        }
+        if !timedOut && pidfd >= 0 {
+            // Output closed; the child may linger (a daemonised grandchild can
+            // hold the pipe, not the child). Wait for exit within the deadline.
+            while true {
+                let remaining = deadline - MonotonicClock.nowMs()
+                if remaining <= 0 { timedOut = true; break }
+                var pfd = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+                let r = poll(&pfd, 1, Int32(min(remaining, Int64(Int32.max))))
+                if r < 0 && cp_errno() == EINTR { continue }
+                break
+            }
+        }
+        if timedOut {
+            if pidfd >= 0 { _ = cp_pidfd_send_signal(pidfd, SIGKILL) } else { kill(pid, SIGKILL) }
+        }
+        let status = try? wait(pid)
+        return CommandResult(status: timedOut ? nil : status ?? nil,
+                             output: String(decoding: output, as: UTF8.self), timedOut: timedOut)
+    }
+}
+
+/// Calls body with a NULL-terminated C array of the given strings.
+public func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    pointers.append(nil)
+    defer { for p in pointers { free(p) } }
+    return body(pointers)
+}
+
+public enum MonotonicClock {
+    public static func nowNs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    public static func nowMs() -> Int64 { nowNs() / 1_000_000 }
+}

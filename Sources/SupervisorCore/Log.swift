@@ -1,0 +1,102 @@
+import Glibc
+import Logging
+import Synchronization
+
+/// Syslog priorities, as the engine's log hook receives them.
+public enum LogLevel: Int32, Sendable {
+    case error = 3, warning = 4, info = 6, debug = 7
+
+    /// At least as severe as `threshold` (syslog: lower is more severe).
+    public func passes(_ threshold: LogLevel) -> Bool { rawValue <= threshold.rawValue }
+
+    public init?(name: String) {
+        switch name {
+        case "error": self = .error
+        case "warning", "warn": self = .warning
+        case "info": self = .info
+        case "debug": self = .debug
+        default: return nil
+        }
+    }
+
+    init(_ level: Logger.Level) {
+        switch level {
+        case .trace, .debug: self = .debug
+        case .info, .notice: self = .info
+        case .warning: self = .warning
+        case .error, .critical: self = .error
+        }
+    }
+}
+
+/// Where log lines go: the engine's hook, or stderr. Replaced as a whole when
+/// the engine installs its ops, so a reader never sees half an update.
+public struct LogSink: Sendable {
+    public var threshold: LogLevel
+    public var emit: (@Sendable (LogLevel, String) -> Void)?
+
+    public init(threshold: LogLevel = .warning, emit: (@Sendable (LogLevel, String) -> Void)? = nil) {
+        self.threshold = threshold
+        self.emit = emit
+    }
+}
+
+/// The library's logging front: a swift-log `Logger` whose handler forwards
+/// every line to the current `LogSink`.
+public enum Log {
+    static let sink = Mutex(LogSink())
+
+    public static func configure(_ update: (inout LogSink) -> Void) {
+        sink.withLock { update(&$0) }
+    }
+
+    public static let logger = Logger(label: "libsupervisor") { _ in SinkLogHandler() }
+
+    public static func error(_ message: @autoclosure () -> String) { logger.error("\(message())") }
+    public static func warning(_ message: @autoclosure () -> String) { logger.warning("\(message())") }
+    public static func info(_ message: @autoclosure () -> String) { logger.info("\(message())") }
+    public static func debug(_ message: @autoclosure () -> String) { logger.debug("\(message())") }
+}
+
+struct SinkLogHandler: LogHandler {
+    var metadata: Logger.Metadata = [:]
+    /// The handler lets everything through; the sink's threshold filters, so
+    /// that `log_level` takes effect without rebuilding loggers.
+    var logLevel: Logger.Level {
+        get {
+            switch Log.sink.withLock({ $0.threshold }) {
+            case .error: return .error
+            case .warning: return .warning
+            case .info: return .info
+            case .debug: return .debug
+            }
+        }
+        set {}
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let level = LogLevel(event.level)
+        let current = Log.sink.withLock { $0 }
+        guard level.passes(current.threshold) else { return }
+        let text = "\(event.message)"
+        if let emit = current.emit {
+            emit(level, text)
+        } else {
+            let tag: String
+            switch level {
+            case .error: tag = "error"
+            case .warning: tag = "warning"
+            case .info: tag = "info"
+            case .debug: tag = "debug"
+            }
+            let line = "libsupervisor \(tag): \(text)\n"
+            var bytes = Array(line.utf8)
+            _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+        }
+    }
+}

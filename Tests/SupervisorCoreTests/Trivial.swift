@@ -1,0 +1,2 @@
+import Testing
+@Test func trivial() { #expect(1 == 1) }
