@@ -33,12 +33,20 @@ let package = Package(
             dependencies: [
                 "CPlatform", "CYajl", "CLibcap",
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Cleaner",
+            dependencies: [
+                "Platform",
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .target(
             name: "SupervisorCore",
             dependencies: [
-                "Platform",
+                "Platform", "Cleaner",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -61,6 +69,10 @@ let package = Package(
         .testTarget(
             name: "SupervisorCoreTests",
             dependencies: ["SupervisorCore", "Platform"]
+        ),
+        .testTarget(
+            name: "CleanerTests",
+            dependencies: ["Cleaner", "Platform"]
         ),
     ]
 )

@@ -1,4 +1,5 @@
 import Glibc
+import Platform
 import SystemPackage
 
 /// What `supervisor_track_resource` records; raw values are the C enum's.
