@@ -6,11 +6,26 @@ import PackageDescription
 let libraryLinkerFlags: [String] = [
     "-static-stdlib",
     "-use-ld=lld",
-    "-Xlinker", "--undefined-version",
     "-Xlinker", "-soname=libsupervisor.so.1",
     "-Xlinker", "--version-script=Sources/supervisor/exports.map",
     "-Xlinker", "-z", "-Xlinker", "now",
     "-Xlinker", "-z", "-Xlinker", "relro",
+]
+
+// One shim runs per container, so its private memory is multiplied by the
+// node's container count. Non-PIE: the statically linked Swift runtime's
+// pointer-heavy data needs no load-time relocation and stays shared, clean
+// file pages. libstdc++/libgcc linked in for the same reason (a shared
+// libstdc++ brings ~56 KiB of relocated data per process); --as-needed drops
+// libcap, which the shim does not call.
+let shimLinkerFlags: [String] = [
+    "-static-stdlib",
+    "-use-ld=lld",
+    "-Xclang-linker", "-no-pie",
+    "-Xclang-linker", "-static-libgcc",
+    "-Xlinker", "--no-export-dynamic",
+    "-Xlinker", "--as-needed",
+    "-Xlinker", "-Bstatic", "-Xlinker", "-lstdc++", "-Xlinker", "-Bdynamic",
 ]
 
 let package = Package(
@@ -64,7 +79,7 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "shim",
-            linkerSettings: [.unsafeFlags(["-static-stdlib"])]
+            linkerSettings: [.unsafeFlags(shimLinkerFlags)]
         ),
         .testTarget(
             name: "SupervisorCoreTests",

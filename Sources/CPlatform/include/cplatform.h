@@ -81,4 +81,10 @@ static inline short cp_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
 extern char **environ;
 static inline char **cp_environ(void) { return environ; }
 
+
+#include <pthread.h>
+static inline void cp_set_thread_name(const char *name) {
+    pthread_setname_np(pthread_self(), name);
+}
+
 #endif

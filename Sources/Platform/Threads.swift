@@ -1,0 +1,116 @@
+import CPlatform
+import Glibc
+import SystemPackage
+
+/// A pthread mutex with a condition variable on CLOCK_MONOTONIC, for the
+/// few places that must sleep until a state change or a deadline (worker
+/// queue, collector, persister). `Mutex` from Synchronization has no wait.
+public final class ConditionLock: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let cond: UnsafeMutablePointer<pthread_cond_t>
+
+    public init() {
+        mutex = .allocate(capacity: 1)
+        cond = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(cond, &attr)
+        pthread_condattr_destroy(&attr)
+    }
+
+    deinit {
+        pthread_cond_destroy(cond)
+        pthread_mutex_destroy(mutex)
+        cond.deallocate()
+        mutex.deallocate()
+    }
+
+    public func lock() { pthread_mutex_lock(mutex) }
+    public func unlock() { pthread_mutex_unlock(mutex) }
+
+    public func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+
+    /// Caller holds the lock. Spurious wake-ups possible: re-check the predicate.
+    public func wait() { pthread_cond_wait(cond, mutex) }
+
+    /// Caller holds the lock. Returns false when the deadline passed.
+    @discardableResult
+    public func wait(untilNs deadline: Int64) -> Bool {
+        var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        return pthread_cond_timedwait(cond, mutex, &ts) != ETIMEDOUT
+    }
+
+    public func signal() { pthread_cond_signal(cond) }
+    public func broadcast() { pthread_cond_broadcast(cond) }
+}
+
+/// A joinable pthread running a closure with every signal blocked, so a host
+/// engine's signal handling never lands on library threads.
+public final class NativeThread: @unchecked Sendable {
+    private var handle: pthread_t
+    private var joined = false
+
+    private final class Box {
+        let name: String
+        let body: @Sendable () -> Void
+        init(name: String, body: @escaping @Sendable () -> Void) { self.name = name; self.body = body }
+    }
+
+    private init(handle: pthread_t) { self.handle = handle }
+
+    public static func start(name: String, _ body: @escaping @Sendable () -> Void) throws(Errno) -> NativeThread {
+        let box = Unmanaged.passRetained(Box(name: name, body: body)).toOpaque()
+        var all = sigset_t(), old = sigset_t()
+        sigfillset(&all)
+        pthread_sigmask(SIG_BLOCK, &all, &old)
+        defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { raw in
+            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+            box.name.withCString { cp_set_thread_name($0) }
+            box.body()
+            return nil
+        }, box)
+        if rc != 0 {
+            Unmanaged<Box>.fromOpaque(box).release()
+            throw Errno(rawValue: rc)
+        }
+        return NativeThread(handle: tid)
+    }
+
+    /// Joins once; later calls return at once.
+    public func join() {
+        guard !joined else { return }
+        joined = true
+        pthread_join(handle, nil)
+    }
+
+    public var isCurrent: Bool { pthread_equal(handle, pthread_self()) != 0 }
+}
+
+/// A per-thread boolean (pthread key), e.g. "this is a library worker".
+public final class ThreadFlag: @unchecked Sendable {
+    private var key = pthread_key_t()
+
+    public init() { pthread_key_create(&key, nil) }
+
+    public var isSet: Bool { pthread_getspecific(key) != nil }
+
+    public func set(_ on: Bool) {
+        pthread_setspecific(key, on ? UnsafeRawPointer(bitPattern: 1) : nil)
+    }
+}
+
+/// Sleeps for `ms`, resuming after EINTR until the time has passed.
+public func sleepMs(_ ms: Int) {
+    guard ms > 0 else { return }
+    var req = timespec(tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000)
+    var rem = timespec()
+    while nanosleep(&req, &rem) != 0 && cp_errno() == EINTR { req = rem }
+}

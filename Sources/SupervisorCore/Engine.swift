@@ -1,0 +1,275 @@
+import Cleaner
+import Glibc
+import Platform
+import Synchronization
+import SystemPackage
+
+/// The one library instance behind the C ABI: options, hooks, and the
+/// running parts (worker pool, exit supervisor, GC). Start and stop are
+/// serialized by `lifecycle`; the parts are read through `parts`.
+public final class Engine: @unchecked Sendable {
+    public static let shared = Engine()
+
+    private struct Parts {
+        var pool: WorkerPool?
+        var supervisor: ExitSupervisor?
+        var gc: GarbageCollector?
+        var cleaner: BuiltinCleaner?
+    }
+
+    private let lifecycle = ConditionLock()
+    /// Guards creating/closing the GC store and changing root_dir. Separate
+    /// from `lifecycle` because exit handling (on workers that shutdown
+    /// drains) may create the store.
+    private let gcLock = ConditionLock()
+    private let parts = Mutex(Parts())
+    private let config: Mutex<(options: Options, hooks: Hooks)>
+    /// Resources tracked for containers not (yet) in the GC list, in order.
+    private let tracked = Mutex<[String: [TrackedResource]]>([:])
+
+    public static let version = "1.0.0"
+
+    public init() {
+        config = Mutex((Options(), Hooks()))
+    }
+
+    // MARK: configuration
+
+    public func setOption(_ key: String, _ value: String) throws(Errno) {
+        if key == "root_dir" {
+            // The GC list cannot move under a running store.
+            try gcLock.withLock { () throws(Errno) in
+                if parts.withLock({ $0.gc != nil }) { throw Errno.resourceBusy }
+                try config.withLock { (c: inout (options: Options, hooks: Hooks)) throws(Errno) in
+                    try c.options.set(key, value)
+                }
+            }
+            return
+        }
+        let level = try config.withLock { (c: inout (options: Options, hooks: Hooks)) throws(Errno) -> LogLevel in
+            try c.options.set(key, value)
+            return c.options.logLevel
+        }
+        Log.configure { $0.threshold = level }
+    }
+
+    public func setHooks(_ hooks: Hooks) {
+        config.withLock { $0.hooks = hooks }
+        Log.configure { $0.emit = hooks.log }
+    }
+
+    func currentHooks() -> Hooks { config.withLock { $0.hooks } }
+    public func currentOptions() -> Options { config.withLock { $0.options } }
+
+    // MARK: lifecycle
+
+    public func startSupervisor() throws(Errno) {
+        try lifecycle.withLock { () throws(Errno) in
+            if parts.withLock({ $0.supervisor != nil }) { return }
+            try ensurePoolLocked()
+            let supervisor = try ExitSupervisor { [unowned self] monitor, code in
+                self.submit(key: monitor.id) { self.handleExit(monitor, code: code) }
+            }
+            parts.withLock { $0.supervisor = supervisor }
+        }
+    }
+
+    /// new_gchandler: load the GC list (idempotent).
+    public func initGC() throws(Errno) {
+        try ensureGC()
+    }
+
+    @discardableResult
+    func ensureGC() throws(Errno) -> GarbageCollector {
+        try gcLock.withLock { () throws(Errno) -> GarbageCollector in
+            if let gc = parts.withLock({ $0.gc }) { return gc }
+            let rootDir = currentOptions().rootDir
+            let store: GCStore
+            do throws(Errno) {
+                store = try GCStore(rootDir: rootDir)
+            } catch {
+                Log.error("cannot open the GC list in \(rootDir): \(error)")
+                throw error
+            }
+            let gc = GarbageCollector(store: store, engine: self)
+            parts.withLock { $0.gc = gc }
+            return gc
+        }
+    }
+
+    public func startGC() throws(Errno) {
+        try lifecycle.withLock { () throws(Errno) in
+            let gc = try ensureGC()
+            try ensurePoolLocked()
+            try gc.start()
+        }
+    }
+
+    public func restoreGC() throws(Errno) -> Int {
+        return try ensureGC().restore().count
+    }
+
+    private func ensurePoolLocked() throws(Errno) {
+        if parts.withLock({ $0.pool != nil }) { return }
+        let pool = try WorkerPool(workers: currentOptions().workers)
+        let cleaner = BuiltinCleaner()
+        parts.withLock {
+            $0.pool = pool
+            $0.cleaner = cleaner
+        }
+    }
+
+    /// Stops everything in dependency order: no new exits, no new GC
+    /// attempts, queued work drained, GC list flushed, fds closed.
+    public func shutdown() throws(Errno) {
+        if WorkerPool.onWorkerThread.isSet { throw Errno.deadlock }
+        lifecycle.withLock {
+            let current = parts.withLock { $0 }
+            current.supervisor?.stop()
+            parts.withLock { $0.supervisor = nil }
+            current.gc?.stop()
+            current.pool?.stop()
+            parts.withLock { $0.pool = nil }
+            // Draining may have opened the store (an exit handed to GC).
+            gcLock.withLock {
+                parts.withLock { $0.gc }?.store.close()
+                parts.withLock { $0 = Parts() }
+            }
+        }
+    }
+
+    // MARK: work
+
+    @discardableResult
+    func submit(key: String, _ job: @escaping WorkerPool.Job) -> Bool {
+        guard let pool = parts.withLock({ $0.pool }) else { return false }
+        return pool.submit(key: key, job)
+    }
+
+    func releaser(hooks: Hooks, options: Options) -> ResourceRelease {
+        let cleaner = parts.withLock { $0.cleaner } ?? BuiltinCleaner()
+        return ResourceRelease(cleaner: cleaner, hooks: hooks, options: options)
+    }
+
+    // MARK: containers
+
+    public func armExitMonitor(fd: Int32, info: PidInfo, id: String, runtime: String) throws(Errno) {
+        var supervisor = parts.withLock { $0.supervisor }
+        if supervisor == nil {
+            try startSupervisor()
+            supervisor = parts.withLock { $0.supervisor }
+        }
+        guard let supervisor else { throw Errno.ioError }
+        try supervisor.arm(fd: fd, id: id, runtime: runtime, info: info)
+        Log.debug("\(id): exit monitor armed (pid \(info.pid), shim \(info.ppid))")
+    }
+
+    /// gc_add_container: the entry is durable on return.
+    public func addToGC(id: String, runtime: String, info: PidInfo) throws(Errno) {
+        let gc = try ensureGC()
+        let resources = tracked.withLock { $0.removeValue(forKey: id) } ?? []
+        do {
+            try gc.add(id: id, runtime: runtime, info: info, resources: resources)
+        } catch {
+            Log.error("\(id): cannot add to the GC list: \(error)")
+            throw error
+        }
+    }
+
+    public func isInGC(_ id: String) -> Bool {
+        parts.withLock { $0.gc }?.contains(id) ?? false
+    }
+
+    public func trackResource(id: String, kind: ResourceKind, value: String) throws(Errno) {
+        try TrackedResource.validate(kind: kind, value: value)
+        let resource = TrackedResource(kind: kind, value: value)
+        if let gc = parts.withLock({ $0.gc }), try gc.appendResource(id: id, resource) { return }
+        tracked.withLock { $0[id, default: []].append(resource) }
+    }
+
+    func finishMonitor(_ id: String) {
+        parts.withLock { $0.supervisor }?.finish(id)
+    }
+
+    func takeTracked(_ id: String) -> [TrackedResource] {
+        tracked.withLock { $0.removeValue(forKey: id) } ?? []
+    }
+
+    public enum ContainerState: Int32 {
+        case none = 0, running = 1, stopping = 2, gc = 3
+    }
+
+    public func state(of id: String) -> ContainerState {
+        let (supervisor, gc) = parts.withLock { ($0.supervisor, $0.gc) }
+        switch supervisor?.state(of: id) {
+        case .running?: return .running
+        case .stopping?: return .stopping
+        case nil: break
+        }
+        return gc?.contains(id) == true ? .gc : .none
+    }
+
+    /// The GC entry of `id` left the list durably: tell the engine.
+    func gcEntryReleased(_ id: String) {
+        // Runs on a worker, or on the persister when the pool already stopped.
+        Log.info("gc: \(id): all resources released")
+        currentHooks().gcDone?(id)
+    }
+
+    // MARK: status
+
+    public func statusJSON() -> [UInt8] {
+        let (supervisor, gc, pool) = parts.withLock { ($0.supervisor, $0.gc, $0.pool) }
+        let options = currentOptions()
+        let now = MonotonicClock.nowNs()
+        let w = JSONWriter()
+        w.mapOpen()
+        w.key("version"); w.string(Self.version)
+        w.key("supervisor_running"); w.bool(supervisor != nil)
+        w.key("gc_running"); w.bool(gc?.isCollecting ?? false)
+        w.key("workers"); w.int(Int64(options.workers))
+        w.key("pending_jobs"); w.int(Int64(pool?.pendingJobs ?? 0))
+        w.key("root_dir"); w.string(options.rootDir)
+        w.key("monitors")
+        w.arrayOpen()
+        for m in supervisor?.snapshot() ?? [] {
+            w.mapOpen()
+            w.key("id"); w.string(m.id)
+            w.key("runtime"); w.string(m.runtime)
+            w.key("pid"); w.int(Int64(m.info.pid))
+            w.key("ppid"); w.int(Int64(m.info.ppid))
+            w.key("state"); w.string(m.stopping ? "stopping" : "running")
+            w.mapClose()
+        }
+        w.arrayClose()
+        w.key("gc")
+        w.arrayOpen()
+        for e in gc?.snapshot() ?? [] {
+            w.mapOpen()
+            w.key("id"); w.string(e.id)
+            w.key("runtime"); w.string(e.runtime)
+            w.key("pid"); w.int(Int64(e.info.pid))
+            w.key("ppid"); w.int(Int64(e.info.ppid))
+            w.key("attempts"); w.int(Int64(e.attempts))
+            w.key("last_error")
+            if let err = e.lastError { w.string(err) } else { w.null() }
+            w.key("next_retry_ms"); w.int(e.inFlight ? 0 : max(0, (e.nextDueNs - now) / 1_000_000))
+            w.key("in_progress"); w.bool(e.inFlight)
+            w.key("stuck"); w.bool(e.attempts >= options.gcStuckAfter)
+            w.key("resources")
+            w.arrayOpen()
+            for r in e.resources {
+                w.mapOpen()
+                w.key("kind"); w.string(r.kind.name)
+                w.key("value"); w.string(r.value)
+                w.key("busy"); w.int(Int64(r.busyCount))
+                w.mapClose()
+            }
+            w.arrayClose()
+            w.mapClose()
+        }
+        w.arrayClose()
+        w.mapClose()
+        return w.finish()
+    }
+}

@@ -1,0 +1,57 @@
+import Cleaner
+import Glibc
+import Platform
+
+extension Engine {
+    /// iSulad's flow for one exit, on a worker: process gone → release its
+    /// resources; alive → SIGKILL and re-check `kill_retries` times; anything
+    /// left goes to the GC list (durably). Then `container_stopped`, exactly
+    /// once, after the state already says NONE or GC.
+    func handleExit(_ monitor: ExitSupervisor.Monitor, code: Int32) {
+        let hooks = currentHooks()
+        let options = currentOptions()
+        let id = monitor.id, runtime = monitor.runtime, info = monitor.info
+        Log.debug("\(id): exit status \(code) read")
+
+        var failure: String?
+        if hooks.liveness(id: id, runtime: runtime, pid: info.pid, startTime: info.startTime) != .gone {
+            failure = killAndConfirm(id: id, runtime: runtime, info: info, hooks: hooks, options: options)
+        }
+        var outcome = ResourceRelease.Outcome(resources: takeTracked(id), engineReleased: false, failure: nil)
+        if failure == nil {
+            outcome = releaser(hooks: hooks, options: options)
+                .run(id: id, runtime: runtime, pid: info.pid, resources: outcome.resources, engineReleased: false)
+            failure = outcome.failure
+        }
+        if let failure {
+            Log.warning("\(id): cleanup after exit failed: \(failure); handed to GC")
+            do {
+                try ensureGC().add(id: id, runtime: runtime, info: info, resources: outcome.resources,
+                                   engineReleased: outcome.engineReleased, lastError: failure)
+            } catch {
+                Log.error("\(id): cannot add to the GC list: \(error); its resources may leak")
+            }
+        }
+        finishMonitor(id)
+        hooks.containerStopped?(id, info.pid, code)
+    }
+
+    /// SIGKILL, then up to `kill_retries` re-checks `kill_retry_interval_ms`
+    /// apart. The pause ends early when the process exits (pidfd), unless an
+    /// engine hook decides liveness, which only the hook can tell.
+    private func killAndConfirm(id: String, runtime: String, info: PidInfo, hooks: Hooks, options: Options) -> String? {
+        Log.info("\(id): process \(info.pid) still alive after its exit was reported; killing it")
+        if !hooks.kill(id: id, runtime: runtime, pid: info.pid, startTime: info.startTime, signal: SIGKILL) {
+            Log.warning("\(id): SIGKILL of \(info.pid) failed")
+        }
+        for _ in 0..<options.killRetries {
+            if hooks.processAlive != nil {
+                sleepMs(options.killRetryIntervalMs)
+            } else {
+                ProcessProbe.waitForExit(pid: info.pid, startTime: info.startTime, timeoutMs: options.killRetryIntervalMs)
+            }
+            if hooks.liveness(id: id, runtime: runtime, pid: info.pid, startTime: info.startTime) == .gone { return nil }
+        }
+        return "process \(info.pid) still alive after SIGKILL and \(options.killRetries) checks"
+    }
+}

@@ -1,0 +1,102 @@
+import Platform
+import SystemPackage
+
+/// A fixed set of worker threads running jobs keyed by container id: jobs
+/// with the same key run one at a time, in submission order, so at most one
+/// hook is in flight per container. Never a thread per job.
+final class WorkerPool: @unchecked Sendable {
+    typealias Job = @Sendable () -> Void
+
+    private let lock = ConditionLock()
+    private var ready: [(key: String, job: Job)] = []
+    private var readyHead = 0
+    /// Keys queued or running, with the jobs waiting behind them.
+    private var keyed: [String: [Job]] = [:]
+    private var stopping = false
+    private var stopped = false
+    private var threads: [NativeThread] = []
+    private var busyWorkers = 0
+
+    /// Set on worker threads; `supervisor_shutdown` refuses to run there.
+    static let onWorkerThread = ThreadFlag()
+
+    init(workers: Int) throws(Errno) {
+        for index in 0..<max(1, workers) {
+            do {
+                let thread = try NativeThread.start(name: "supv-worker-\(index)") { [unowned self] in
+                    self.run()
+                }
+                threads.append(thread)
+            } catch {
+                stop()
+                throw error
+            }
+        }
+    }
+
+    /// Queues a job; false once the pool has stopped. While stopping, jobs
+    /// still run (a job's follow-ups are part of draining).
+    @discardableResult
+    func submit(key: String, _ job: @escaping Job) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if stopped { return false }
+        if keyed[key] != nil {
+            keyed[key]!.append(job)
+        } else {
+            keyed[key] = []
+            ready.append((key, job))
+            lock.signal()
+        }
+        return true
+    }
+
+    /// Lets every queued job finish (jobs may still submit follow-ups, which
+    /// run too), then joins the threads.
+    func stop() {
+        lock.withLock {
+            stopping = true
+            lock.broadcast()
+        }
+        for thread in threads { thread.join() }
+        threads.removeAll()
+    }
+
+    var pendingJobs: Int { lock.withLock { ready.count - readyHead + busyWorkers } }
+
+    private func run() {
+        WorkerPool.onWorkerThread.set(true)
+        lock.lock()
+        while true {
+            while readyHead == ready.count {
+                if stopping && busyWorkers == 0 && keyed.isEmpty {
+                    stopped = true
+                    lock.broadcast()
+                    lock.unlock()
+                    return
+                }
+                lock.wait()
+            }
+            let (key, job) = ready[readyHead]
+            readyHead += 1
+            if readyHead > 64 && readyHead * 2 > ready.count {
+                ready.removeFirst(readyHead)
+                readyHead = 0
+            }
+            busyWorkers += 1
+            lock.unlock()
+            job()
+            lock.lock()
+            busyWorkers -= 1
+            if var waiting = keyed[key], !waiting.isEmpty {
+                let next = waiting.removeFirst()
+                keyed[key] = waiting
+                ready.append((key, next))
+                lock.signal()
+            } else {
+                keyed[key] = nil
+            }
+            if stopping { lock.broadcast() }
+        }
+    }
+}

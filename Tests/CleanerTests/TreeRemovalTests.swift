@@ -1,0 +1,101 @@
+import Glibc
+import Platform
+import Testing
+@testable import Cleaner
+
+@Suite(.serialized) struct TreeRemovalTests {
+    @Test func removesATreeWithoutFollowingSymlinks() throws {
+        let s = Scratch("tree")
+        let outside = s.sub("outside")
+        #expect(makeDir(outside) && writeFile(outside + "/keep", "precious"))
+        let t = s.sub("t")
+        #expect(makeDir(t) && makeDir(t + "/a") && makeDir(t + "/a/b") && writeFile(t + "/a/b/f"))
+        #expect(writeFile(t + "/top"))
+        #expect(symlink(outside + "/keep", t + "/a/file-link") == 0)
+        #expect(symlink(outside, t + "/a/b/dir-link") == 0)
+        #expect(symlink("/", t + "/root-link") == 0)
+        #expect(mkfifo(t + "/fifo", 0o600) == 0)
+        #expect(release(BuiltinCleaner(), .path, t) == .released)
+        #expect(!exists(t))
+        #expect(exists(outside + "/keep"))
+        #expect(exists("/etc"))
+        #expect(release(BuiltinCleaner(), .path, t) == .released)  // ENOENT is done
+    }
+
+    @Test func aSymlinkAsTheTopIsUnlinkedNotFollowed() throws {
+        let s = Scratch("toplink")
+        #expect(makeDir(s.sub("target")) && writeFile(s.sub("target/f")))
+        #expect(symlink(s.sub("target"), s.sub("link")) == 0)
+        #expect(release(BuiltinCleaner(), .path, s.sub("link")) == .released)
+        #expect(!exists(s.sub("link")) && exists(s.sub("target/f")))
+        #expect(release(BuiltinCleaner(), .path, s.sub("target/f")) == .released)
+        #expect(!exists(s.sub("target/f")))
+    }
+
+    @Test func aBindMountInsideIsNotDescendedInto() throws {
+        let s = Scratch("bind")
+        let host = s.sub("host")
+        #expect(makeDir(host) && writeFile(host + "/data", "host data"))
+        let t = s.sub("t")
+        #expect(makeDir(t) && makeDir(t + "/d") && makeDir(t + "/d/mnt") && writeFile(t + "/d/file"))
+        // Same filesystem, same st_dev: only the mount id tells them apart.
+        #expect(bindMount(host, t + "/d/mnt"))
+        let outcome = release(BuiltinCleaner(), .path, t)
+        #expect(outcome.isRetry)
+        #expect(exists(host + "/data"))
+        #expect(exists(t + "/d/mnt/data"))
+        #expect(!exists(t + "/d/file"))
+        #expect(umount2(t + "/d/mnt", 0) == 0)
+        #expect(release(BuiltinCleaner(), .path, t) == .released)
+        #expect(!exists(t) && exists(host + "/data"))
+    }
+
+    @Test func anotherFilesystemInsideIsLeftAlone() throws {
+        let s = Scratch("tmpfsin")
+        let t = s.sub("t")
+        #expect(makeDir(t) && makeDir(t + "/m") && mountTmpfs(t + "/m") && writeFile(t + "/m/x"))
+        #expect(release(BuiltinCleaner(), .path, t).isRetry)
+        #expect(exists(t + "/m/x"))
+        #expect(umount2(t + "/m", 0) == 0)
+        #expect(release(BuiltinCleaner(), .path, t) == .released)
+    }
+
+    @Test func aTopThatIsAMountPointIsNotEmptied() throws {
+        let s = Scratch("topmnt")
+        let host = s.sub("host")
+        #expect(makeDir(host) && writeFile(host + "/data"))
+        #expect(makeDir(s.sub("t")) && bindMount(host, s.sub("t")))
+        #expect(release(BuiltinCleaner(), .path, s.sub("t")).isRetry)
+        #expect(exists(host + "/data"))
+        #expect(umount2(s.sub("t"), 0) == 0)
+    }
+
+    @Test func deepTreesUseABoundedNumberOfFDs() throws {
+        let s = Scratch("deep")
+        let t = s.sub("t")
+        var p = t
+        #expect(makeDir(p))
+        for i in 0..<200 {  // deeper than the fd budget; re-opens by name
+            p += "/d\(i % 10)"
+            #expect(makeDir(p))
+            if i % 7 == 0 { #expect(writeFile(p + "/f")) }
+        }
+        let before = openFDCount()
+        #expect(release(BuiltinCleaner(), .path, t) == .released)
+        #expect(!exists(t))
+        #expect(openFDCount() == before)
+    }
+
+    @Test func namesThatAreNotUTF8AreRemoved() throws {
+        let s = Scratch("bytes")
+        let t = s.sub("t")
+        #expect(makeDir(t))
+        var raw = Array((t + "/bad-").utf8CString.dropLast())
+        raw += [CChar(bitPattern: 0xff), CChar(bitPattern: 0xfe), 0]
+        let fd = raw.withUnsafeBufferPointer { open($0.baseAddress!, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600) }
+        #expect(fd >= 0)
+        close(fd)
+        #expect(release(BuiltinCleaner(), .path, t) == .released)
+        #expect(!exists(t))
+    }
+}
