@@ -46,8 +46,13 @@ install: build
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' supervisor.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/supervisor.pc
 
+# The mini-engine runs real containers through the shim and the library.
 demo: build
-	@echo "make demo: the end-to-end mini-engine is not built yet (issue 5)."
+	bash examples/demo.sh
+
+# Benchmarks against the release library; writes bench/results.json.
+bench: build
+	bash bench/run.sh
 
 clean:
 	rm -rf .build build
