@@ -83,7 +83,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SupervisorCoreTests",
-            dependencies: ["SupervisorCore", "Platform"]
+            dependencies: [
+                "SupervisorCore", "Platform", "Cleaner", "CPlatform",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
         ),
         .testTarget(
             name: "CleanerTests",

@@ -32,7 +32,7 @@ struct IOLoop {
     init() throws(Errno) {
         epoll = try Epoll()
         var fds: [Int32] = [-1, -1]
-        guard pipe2(&fds, O_CLOEXEC | O_NONBLOCK) == 0 else { throw Errno(rawValue: cp_errno()) }
+        guard cp_pipe2(&fds, O_CLOEXEC | O_NONBLOCK) == 0 else { throw Errno(rawValue: cp_errno()) }
         wakeRead = fds[0]
         childWakeFD = fds[1]
         var sa = sigaction()

@@ -277,13 +277,13 @@ struct Shim {
     private func makePipes(_ loop: inout IOLoop, childFDs: inout [Int32]) throws(ShimError) {
         var fds: [Int32] = [-1, -1]
         if state.openStdin || state.isuladStdin != nil {
-            guard pipe2(&fds, O_CLOEXEC) == 0 else { throw ShimError("pipe: \(Errno(rawValue: cp_errno()))") }
+            guard cp_pipe2(&fds, O_CLOEXEC) == 0 else { throw ShimError("pipe: \(Errno(rawValue: cp_errno()))") }
             childFDs[0] = fds[0]
             loop.containerIn = fds[1]
             _ = fcntl(fds[1], F_SETFL, O_NONBLOCK)
         }
         for stream in 0..<2 {
-            guard pipe2(&fds, O_CLOEXEC) == 0 else { throw ShimError("pipe: \(Errno(rawValue: cp_errno()))") }
+            guard cp_pipe2(&fds, O_CLOEXEC) == 0 else { throw ShimError("pipe: \(Errno(rawValue: cp_errno()))") }
             childFDs[stream + 1] = fds[1]
             _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
             do throws(Errno) { try loop.watchOutput(stream: stream, fd: fds[0]) } catch {

@@ -1,2 +1,22 @@
-/* CPlatform is header-only (static inline); this file gives SwiftPM a source. */
+/* The GNU extensions cplatform.h declares; the rest of CPlatform is static
+ * inline in the header. Not exported from libsupervisor.so (version script). */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include "cplatform.h"
+
+int cp_spawn_addchdir(posix_spawn_file_actions_t *a, const char *dir) {
+    return posix_spawn_file_actions_addchdir_np(a, dir);
+}
+
+short cp_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
+
+void cp_set_thread_name(const char *name) {
+    pthread_setname_np(pthread_self(), name);
+}
+
+int cp_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+
+int cp_accept4(int fd, int flags) { return accept4(fd, NULL, NULL, flags); }

@@ -8,7 +8,8 @@ extension BuiltinCleaner {
     /// (st_dev and the fd's mount id are compared with the top's): a mount
     /// point inside is left alone and reported as `.retry`.
     func removeTree(_ path: String) -> CleanOutcome {
-        var removal = TreeRemoval(top: path, capabilities: capabilities)
+        // "/x/./y/" -> "/x/y": rmdir refuses a final "." (values have no "..").
+        var removal = TreeRemoval(top: MountInfo.lexicallyClean(path), capabilities: capabilities)
         return removal.run()
     }
 }

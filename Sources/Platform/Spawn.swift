@@ -121,7 +121,7 @@ extension Spawn {
     public static func run(_ argv: [String], timeoutMs: Int, outputLimit: Int = 16384,
                            environment: [String]? = nil) throws(Errno) -> CommandResult {
         var fds: [Int32] = [-1, -1]
-        guard pipe2(&fds, O_CLOEXEC) == 0 else { throw Errno(rawValue: cp_errno()) }
+        guard cp_pipe2(&fds, O_CLOEXEC) == 0 else { throw Errno(rawValue: cp_errno()) }
         let readEnd = fds[0], writeEnd = fds[1]
         let pid: pid_t
         do {

@@ -11,7 +11,9 @@ import SystemPackage
 enum ABI {
     /// Sets errno, logs one line, returns -1.
     static func fail(_ function: String, _ err: Errno, _ detail: String = "") -> Int32 {
-        let suffix = detail.isEmpty ? "" : " (\(detail))"
+        // Arguments can be PATH_MAX long; one log line stays readable.
+        let shown = detail.utf8.count > 200 ? String(detail.prefix(200)) + "…" : detail
+        let suffix = shown.isEmpty ? "" : " (\(shown))"
         if err == .invalidArgument || err == .fileNameTooLong {
             Log.warning("\(function): invalid argument\(suffix): \(err)")
         } else {

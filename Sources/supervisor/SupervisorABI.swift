@@ -19,7 +19,7 @@ public func abi_new_supervisor() -> Int32 {
 public func abi_container_supervisor_add_exit_monitor(_ fd: Int32, _ info: UnsafePointer<pid_ppid_info_t>?,
                                                       _ name: UnsafePointer<CChar>?, _ runtime: UnsafePointer<CChar>?) -> Int32 {
     do throws(Errno) {
-        guard fd >= 0 else { throw Errno.badFileDescriptor }
+        guard fd >= 0 else { throw Errno.invalidArgument }
         let id = try ABI.containerID(name)
         let runtime = try ABI.runtime(runtime)
         let pidInfo = try ABI.pidInfo(info)

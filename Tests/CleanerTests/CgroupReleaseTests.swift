@@ -53,10 +53,17 @@ import Testing
         let name = uniqueName("cleaner-fork")
         let dir = "\(Self.unified)/\(name)"
         #expect(makeDir(dir))
-        // A shell that keeps starting children inside the cgroup.
-        let child = try Spawn.start(SpawnOptions(argv: ["/bin/sh", "-c", "while :; do sleep 1000 & done"]))
+        // A shell that, once inside the cgroup (it waits for a line on stdin),
+        // keeps starting children there: 500 at most, so it stays bounded.
+        var gate: [Int32] = [-1, -1]
+        #expect(pipe(&gate) == 0)
+        let script = "read go; i=0; while [ $i -lt 500 ]; do sleep 1000 & i=$((i+1)); done; wait"
+        let child = try Spawn.start(SpawnOptions(argv: ["/bin/sh", "-c", script], stdin: gate[0]))
+        close(gate[0])
         defer { reap(child) }
         #expect(enter(child, dir))
+        #expect(write(gate[1], "go\n", 3) == 3)
+        close(gate[1])
         #expect(release(BuiltinCleaner(), .cgroup, name) == .released)
         #expect(!exists(dir))
     }

@@ -22,6 +22,15 @@ import Testing
         #expect(release(BuiltinCleaner(), .path, t) == .released)  // ENOENT is done
     }
 
+    @Test func aValueWithDotsAndSlashesIsRemoved() throws {
+        let s = Scratch("dots")
+        #expect(makeDir(s.sub("t")) && makeDir(s.sub("t/u")) && writeFile(s.sub("t/u/f")))
+        #expect(release(BuiltinCleaner(), .path, s.path + "//t/./u/.") == .released)
+        #expect(!exists(s.sub("t/u")) && exists(s.sub("t")))
+        #expect(release(BuiltinCleaner(), .path, s.sub("t/")) == .released)
+        #expect(!exists(s.sub("t")))
+    }
+
     @Test func aSymlinkAsTheTopIsUnlinkedNotFollowed() throws {
         let s = Scratch("toplink")
         #expect(makeDir(s.sub("target")) && writeFile(s.sub("target/f")))

@@ -2,7 +2,6 @@
  * the Glibc module). All static inline: nothing here is exported. */
 #ifndef CPLATFORM_H
 #define CPLATFORM_H
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -74,17 +73,15 @@ static inline void cp_yajl_gen_configure(yajl_gen g) {
 
 
 #include <spawn.h>
-static inline int cp_spawn_addchdir(posix_spawn_file_actions_t *a, const char *dir) {
-    return posix_spawn_file_actions_addchdir_np(a, dir);
-}
-static inline short cp_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
+/* GNU extensions, defined in cplatform.c (built with _GNU_SOURCE) so this
+ * header does not change libc's struct layouts for Swift's Glibc module. */
+int cp_spawn_addchdir(posix_spawn_file_actions_t *a, const char *dir);
+short cp_spawn_setsid_flag(void);
+void cp_set_thread_name(const char *name);
+int cp_pipe2(int fds[2], int flags);
+int cp_accept4(int fd, int flags);
 extern char **environ;
 static inline char **cp_environ(void) { return environ; }
 
-
-#include <pthread.h>
-static inline void cp_set_thread_name(const char *name) {
-    pthread_setname_np(pthread_self(), name);
-}
 
 #endif

@@ -1,2 +1,0 @@
-import Testing
-@Test func trivial() { #expect(1 == 1) }
