@@ -23,14 +23,20 @@ import Testing
 }
 
 @Suite struct RuntimeMessageTests {
+    /// Writes an executable script from another process: an fd of ours open
+    /// for writing could be inherited by a concurrent spawn (ETXTBSY).
+    func makeRuntime(_ path: String, says message: String) -> Bool {
+        let body = "#!/bin/sh\necho \"\(message)\" >&2\nexit 1\n"
+        return Spawn.runQuietly(["/bin/sh", "-c", "printf '%s' \"$1\" > \"$2\" && chmod 755 \"$2\"", "sh", body, path],
+                                timeoutMs: 10_000)
+    }
+
     @Test func aRuntimeSayingDoesNotExistIsReleased() throws {
         let s = Scratch("fakert")
-        let script = s.sub("fake-runtime")
-        #expect(writeFile(script, "#!/bin/sh\necho \"container $6 does not exist\" >&2\nexit 1\n"))
-        #expect(chmod(script, 0o755) == 0)
-        #expect(release(BuiltinCleaner(), .runtime, "/run/x", context("ghost", runtime: script)) == .released)
-        #expect(writeFile(script, "#!/bin/sh\necho \"state is locked\" >&2\nexit 1\n"))
-        let outcome = release(BuiltinCleaner(), .runtime, "/run/x", context("ghost", runtime: script))
+        #expect(makeRuntime(s.sub("rt1"), says: "container ghost does not exist"))
+        #expect(release(BuiltinCleaner(), .runtime, "/run/x", context("ghost", runtime: s.sub("rt1"))) == .released)
+        #expect(makeRuntime(s.sub("rt2"), says: "state is locked"))
+        let outcome = release(BuiltinCleaner(), .runtime, "/run/x", context("ghost", runtime: s.sub("rt2")))
         #expect(outcome.isRetry)
         if case let .retry(reason) = outcome { #expect(reason.contains("state is locked")) }
     }
