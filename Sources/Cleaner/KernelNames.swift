@@ -20,6 +20,7 @@ func errnoName(_ e: Int32) -> String {
     case EMFILE: return "EMFILE"
     case ENFILE: return "ENFILE"
     case EROFS: return "EROFS"
+    case ETXTBSY: return "ETXTBSY"
     case ENAMETOOLONG: return "ENAMETOOLONG"
     case ENOTEMPTY: return "ENOTEMPTY"
     case ELOOP: return "ELOOP"
