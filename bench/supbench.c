@@ -69,6 +69,20 @@ static void sleep_ms(int ms)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
+
+/* Profiling aid: with SUPBENCH_PERF_CTL=<perf --control fifo>, only the
+ * measured window is recorded (perf record -D -1 --control fifo:<ctl>). */
+static void perf_ctl(const char *cmd)
+{
+    const char *p = getenv("SUPBENCH_PERF_CTL");
+    if (!p) return;
+    int fd = open(p, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    if (write(fd, cmd, strlen(cmd)) < 0) {}
+    close(fd);
+    sleep_ms(50); /* perf reacts asynchronously */
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -109,6 +123,27 @@ static void rm_rf(const char *path)
 {
     nftw(path, rm_cb, 64, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
+
+/* root_dir (garbage.json, real fsync) lives under /tmp. Container state dirs
+ * (the exit FIFOs) go where an engine keeps them: iSulad uses /var/run/isulad,
+ * a tmpfs; here $SUPBENCH_STATE_BASE, default /dev/shm (tmpfs). On a disk
+ * file system every FIFO read also dirties the inode (atime) in the journal. */
+static char *make_dir_in(const char *base, const char *tag)
+{
+    char tmpl[PATH_MAX];
+    snprintf(tmpl, sizeof(tmpl), "%s/supbench-%s-XXXXXX", base, tag);
+    char *dir = strdup(tmpl);
+    if (!dir || !mkdtemp(dir)) die("mkdtemp %s", tmpl);
+    return dir;
+}
+
+static const char *state_base(void)
+{
+    const char *b = getenv("SUPBENCH_STATE_BASE");
+    return b && *b ? b : "/dev/shm";
+}
+
+static char *make_state_root(const char *tag) { return make_dir_in(state_base(), tag); }
 
 static char *make_root(const char *tag)
 {
@@ -345,9 +380,10 @@ static void close_writers(armed_t *a)
 static void part_exit(int n)
 {
     raise_nofile((rlim_t)(2 * n + 256));
-    char *root = make_root("exit");
+    char *root = make_state_root("exit");
+    char *gcbase = make_root("exit");
     char gcroot[PATH_MAX];
-    snprintf(gcroot, sizeof(gcroot), "%s/gcroot", root);
+    snprintf(gcroot, sizeof(gcroot), "%s/gcroot", gcbase);
     opt("root_dir", gcroot);
     install_hooks();
     ev_init(n);
@@ -359,6 +395,7 @@ static void part_exit(int n)
 
     int64_t *t_write = calloc((size_t)n, sizeof(int64_t));
     if (!t_write) die("calloc");
+    perf_ctl("enable\n");
     int64_t t0 = now_ns();
     for (int i = 0; i < n; i++) {
         int status = i % 256;
@@ -367,6 +404,7 @@ static void part_exit(int n)
     }
     int64_t t_written = now_ns();
     bool all = ev_wait_all(30000);
+    perf_ctl("disable\n");
     if (!all) fprintf(stderr, "supbench: exit: only %d of %d container_stopped\n", ev_seen, n);
 
     int64_t *lat = calloc((size_t)n, sizeof(int64_t));
@@ -389,6 +427,7 @@ static void part_exit(int n)
     close_writers(&a);
     if (supervisor_shutdown() != 0) die("supervisor_shutdown");
     rm_rf(root);
+    rm_rf(gcbase);
 }
 
 /* ------------------------------------------------------------------ */
@@ -455,9 +494,11 @@ static void part_gcdrain(int n)
     int64_t fill = add_parallel(n, 8, &info, &failures);
     if (failures) { errno = EIO; die("%d gc_add_container failures", failures); }
 
+    perf_ctl("enable\n");
     int64_t t0 = now_ns();
     if (start_gchandler() != 0) die("start_gchandler");
     bool all = ev_wait_all(60000);
+    perf_ctl("disable\n");
     int64_t last = 0;
     for (int i = 0; i < n; i++) if (ev_at[i] > last) last = ev_at[i];
     if (!all) fprintf(stderr, "supbench: gcdrain: only %d of %d gc_done\n", ev_seen, n);
@@ -484,6 +525,7 @@ static void part_gcadd(int threads, int n)
     install_hooks();
     if (new_gchandler() != 0) die("new_gchandler");
     pid_ppid_info_t info = gone_info();
+    perf_ctl("enable\n");
     if (threads == 1) {
         int64_t *lat = calloc((size_t)n, sizeof(int64_t));
         adder_t ad = { 0, n, info, NULL, lat, 0 };
@@ -506,6 +548,7 @@ static void part_gcadd(int threads, int n)
         result("total_ms", (double)dt / 1e6);
         result("us_per_add", (double)dt / 1e3 / n);
     }
+    perf_ctl("disable\n");
     /* every entry is in the file */
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/garbage.json", root);
@@ -608,9 +651,10 @@ static void part_idle(int window_ms)
 {
     const int n = 1000;
     raise_nofile((rlim_t)(2 * n + 256));
-    char *root = make_root("idle");
+    char *root = make_state_root("idle");
+    char *gcbase = make_root("idle");
     char gcroot[PATH_MAX];
-    snprintf(gcroot, sizeof(gcroot), "%s/gcroot", root);
+    snprintf(gcroot, sizeof(gcroot), "%s/gcroot", gcbase);
     opt("root_dir", gcroot);
     install_hooks();
     if (new_supervisor() != 0) die("new_supervisor");
@@ -625,6 +669,7 @@ static void part_idle(int window_ms)
     close_writers(&a); /* writers closing = EOF exits (137) during shutdown */
     if (supervisor_shutdown() != 0) die("supervisor_shutdown");
     rm_rf(root);
+    rm_rf(gcbase);
 }
 
 /* ------------------------------------------------------------------ */
@@ -647,9 +692,10 @@ static void part_mem_monitor(int n)
     /* One arena: allocations on library threads count in mallinfo2 too. */
     mallopt(M_ARENA_MAX, 1);
     raise_nofile((rlim_t)(2 * n + 256));
-    char *root = make_root("memmon");
+    char *root = make_state_root("memmon");
+    char *gcbase = make_root("memmon");
     char gcroot[PATH_MAX];
-    snprintf(gcroot, sizeof(gcroot), "%s/gcroot", root);
+    snprintf(gcroot, sizeof(gcroot), "%s/gcroot", gcbase);
     opt("root_dir", gcroot);
     install_hooks();
     if (new_supervisor() != 0) die("new_supervisor");
@@ -672,6 +718,7 @@ static void part_mem_monitor(int n)
     result("rss_bytes_per_monitor", (double)(r1 - r0) / n);
     if (supervisor_shutdown() != 0) die("supervisor_shutdown");
     rm_rf(root);
+    rm_rf(gcbase);
 }
 
 static void part_mem_gc(int n)

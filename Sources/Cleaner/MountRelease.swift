@@ -47,10 +47,13 @@ extension BuiltinCleaner {
     }
 
     /// Best effort: a failure here shows up as EBUSY on the path itself.
+    /// Only when the path is itself a mount point (a tracked directory that
+    /// is not mounted is released as "not a mount" without touching others).
     private func unmountSubmounts(of path: String) {
         guard let mounts = try? MountInfo.read() else { return }
-        let prefix = MountInfo.lexicallyClean(path) + "/"
-        for m in mounts.reversed() where m.mountPoint.hasPrefix(prefix) {
+        let clean = MountInfo.lexicallyClean(path)
+        guard mounts.contains(where: { $0.mountPoint == clean }) else { return }
+        for m in mounts.reversed() where m.mountPoint.hasPrefix(clean + "/") {
             if umount2(m.mountPoint, Int32(UMOUNT_NOFOLLOW)) == 0 {
                 Log.debug("unmounted \(m.mountPoint) below \(path)")
             }

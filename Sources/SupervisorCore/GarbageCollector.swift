@@ -58,7 +58,11 @@ final class GarbageCollector: @unchecked Sendable {
             entry.lastError = lastError
             entry.nextDueNs = MonotonicClock.nowNs()
             if let old = store.entries[id] {
+                // Replacing never forgets what is still to be released.
+                let added = resources.filter { r in !old.resources.contains { $0.kind == r.kind && $0.value == r.value } }
+                entry.resources = old.resources + added
                 entry.inFlight = old.inFlight
+                entry.unknownKeys = old.unknownKeys
                 epochs[id, default: 0] += 1
             }
             let generation = store.insertLocked(entry)

@@ -24,7 +24,7 @@ struct ResourceRelease {
         for var resource in resources.reversed() {
             switch cleaner.release(&resource, context: context) {
             case .released:
-                Log.debug("\(id): released \(resource.kind.name) \(resource.value)")
+                break
             case let .retry(why), let .blocked(why):
                 reasons.append(why)
                 remaining.append(resource)

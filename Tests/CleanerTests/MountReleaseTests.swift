@@ -61,6 +61,14 @@ import Testing
         #expect(mountCount(at: m) == 0)
     }
 
+    @Test func aDirectoryThatIsNotAMountKeepsTheMountsBelowIt() throws {
+        let s = Scratch("notmnt")
+        #expect(makeDir(s.sub("d")) && makeDir(s.sub("d/m")) && mountTmpfs(s.sub("d/m")))
+        #expect(release(BuiltinCleaner(), .mount, s.sub("d")) == .released)
+        #expect(mountCount(at: s.sub("d/m")) == 1)
+        #expect(umount2(s.sub("d/m"), 0) == 0)
+    }
+
     @Test func symlinkToAMountIsNotFollowed() throws {
         let s = Scratch("mntlink")
         let m = s.sub("m")
