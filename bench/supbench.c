@@ -396,6 +396,8 @@ static void part_exit(int n)
     int64_t *t_write = calloc((size_t)n, sizeof(int64_t));
     if (!t_write) die("calloc");
     perf_ctl("enable\n");
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
     int64_t t0 = now_ns();
     for (int i = 0; i < n; i++) {
         int status = i % 256;
@@ -404,6 +406,7 @@ static void part_exit(int n)
     }
     int64_t t_written = now_ns();
     bool all = ev_wait_all(30000);
+    getrusage(RUSAGE_SELF, &ru1);
     perf_ctl("disable\n");
     if (!all) fprintf(stderr, "supbench: exit: only %d of %d container_stopped\n", ev_seen, n);
 
@@ -420,6 +423,11 @@ static void part_exit(int n)
     result("duplicates", ev_dups + ev_bad);
     result("wrong_code", wrong);
     result("write_ms", (double)(t_written - t0) / 1e6);
+    /* whole process (writer + library threads): CPU and context switches per exit */
+    double cpu_us = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1e6 +
+                    (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec);
+    result("cpu_us_per_exit", cpu_us / n);
+    result("csw_per_exit", (double)(ru1.ru_nvcsw - ru0.ru_nvcsw + ru1.ru_nivcsw - ru0.ru_nivcsw) / n);
     result("total_ms", all ? (double)(last - t0) / 1e6 : NAN);
     result("p50_ms", (double)pct(lat, (size_t)n, 50) / 1e6);
     result("p99_ms", (double)pct(lat, (size_t)n, 99) / 1e6);
@@ -533,6 +541,12 @@ static void part_gcadd(int threads, int n)
         adder_run(&ad);
         int64_t dt = now_ns() - t0;
         if (ad.failures) { errno = EIO; die("%d gc_add_container failures", ad.failures); }
+        /* the whole file is rewritten per write: later adds cost more */
+        int64_t head = 0, tail = 0;
+        int k = n < 100 ? n : 100;
+        for (int i = 0; i < k; i++) { head += lat[i]; tail += lat[n - 1 - i]; }
+        result("first100_us", (double)head / 1e3 / k);
+        result("last100_us", (double)tail / 1e3 / k);
         qsort(lat, (size_t)n, sizeof(int64_t), cmp_i64);
         result("total_ms", (double)dt / 1e6);
         result("us_per_add", (double)dt / 1e3 / n);
@@ -950,6 +964,13 @@ static void part_shim(int n)
         qsort(rss, (size_t)n, sizeof(int64_t), cmp_i64);
         qsort(tr, (size_t)n, sizeof(int64_t), cmp_i64);
         qsort(tc, (size_t)n, sizeof(int64_t), cmp_i64);
+        const char *dump = getenv("SUPBENCH_SHIM_SMAPS");
+        if (dump) {
+            char src[64], cmd[PATH_MAX + 128];
+            snprintf(src, sizeof(src), "/proc/%d/smaps", (int)shims[0]);
+            snprintf(cmd, sizeof(cmd), "cat %s > %s", src, dump);
+            if (system(cmd) != 0) fprintf(stderr, "supbench: cannot dump %s\n", src);
+        }
         result("containers", n);
         result("uss_kib_median", (double)uss[n / 2]);
         result("uss_kib_max", (double)uss[n - 1]);
@@ -1189,11 +1210,15 @@ int main(int argc, char **argv)
         { "a", "200 exits: median latency", "exit200", "p50_ms", "ms", NULL, 0, -1, false, NULL },
         { "a", "200 exits: p99 latency", "exit200", "p99_ms", "ms", NULL, 0, -1, false, NULL },
         { "a", "2,000 exits: all container_stopped", "exit2000", "total_ms", "ms", "< 10 ms", 10, -1, true, "50 ms" },
+        { "a", "2,000 exits: CPU per exit (all threads)", "exit2000", "cpu_us_per_exit", "us", NULL, 0, -1, false, NULL },
+        { "a", "2,000 exits: context switches per exit", "exit2000", "csw_per_exit", "1", NULL, 0, -1, false, NULL },
         { "a", "2,000 exits: median latency", "exit2000", "p50_ms", "ms", NULL, 0, -1, false, NULL },
         { "a", "2,000 exits: p99 latency", "exit2000", "p99_ms", "ms", "< 5 ms", 5, -1, true, "44 ms" },
         { "b", "GC drain of 1,000 entries", "gcdrain", "total_ms", "ms", "< 1000 ms", 1000, -1, true, "~105 s (9.5 entries/s)" },
         { "b", "GC drain rate", "gcdrain", "entries_per_s", "entries/s", NULL, 0, 1, false, "9.5 entries/s" },
         { "c", "durable add, sequential (2,000)", "gcadd_seq", "us_per_add", "us/add", "<= 1370 us", 1370, -1, false, "1370 us (non-durable)" },
+        { "c", "durable add, sequential: first 100 adds", "gcadd_seq", "first100_us", "us/add", NULL, 0, -1, false, NULL },
+        { "c", "durable add, sequential: last 100 adds", "gcadd_seq", "last100_us", "us/add", NULL, 0, -1, false, NULL },
         { "c", "durable add, sequential: p99", "gcadd_seq", "p99_us", "us", NULL, 0, -1, false, NULL },
         { "c", "durable add, 8 threads x 250: total", "gcadd_8x250", "total_ms", "ms", "<= 680 ms (5x faster than 3.4 s)", 680, -1, false, "3400 ms (non-durable)" },
         { "c", "durable add, 8 threads x 250: per add", "gcadd_8x250", "us_per_add", "us/add", NULL, 0, -1, false, NULL },

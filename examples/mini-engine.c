@@ -949,7 +949,7 @@ static void init_containers(const char *role_list)
         container *c = &cs[ncs++];
         memset(c, 0, sizeof *c);
         c->role = &roles[r];
-        char id[96], dir[PATH_MAX / 2];
+        char id[96], dir[PATH_MAX / 2 - 32];
         snprintf(id, sizeof id, "%s-%s", g_prefix, roles[r].name);
         snprintf(dir, sizeof dir, "%s/run/%s", g_root, id);
         if (strlen(dir) + 16 >= sizeof dir) die("--root too long");
@@ -1035,7 +1035,7 @@ static void phase_run(char **argv)
     say("supervisor_shutdown done; exec a fresh engine (garbage.json keeps what is left)");
     /* exit codes seen so far travel in the environment */
     for (size_t i = 0; i < ncs; i++) {
-        char k[128], v[64];
+        char k[128], v[256];
         snprintf(k, sizeof k, "MINI_ENGINE_SEEN_%s", cs[i].role->name);
         snprintf(v, sizeof v, "%d,%d,%d,%d,%llu,%s", cs[i].exit_code, cs[i].went_gc, cs[i].gc_done,
                  cs[i].info.pid, cs[i].info.start_time, cs[i].path);

@@ -136,6 +136,9 @@ final class ExitSupervisor: @unchecked Sendable {
                     continue
                 }
                 let monitor = Unmanaged<Monitor>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(data))!).takeUnretainedValue()
+                // An injected read error acts like EINTR: the FIFO stays
+                // readable, so level-triggered epoll reports it again.
+                if Failpoint.check("fifo.read") != nil { continue }
                 let code: Int32
                 switch monitor.status.read(from: monitor.fd) {
                 case .pending: continue

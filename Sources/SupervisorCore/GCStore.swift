@@ -195,17 +195,25 @@ final class GCStore: @unchecked Sendable {
         _ = unlinkat(dirFD, Self.tempName, 0)
         let fd = cp_openat(dirFD, Self.tempName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { return .failure(Errno(rawValue: cp_errno())) }
-        var ok = writeAll(fd, bytes) && fsync(fd) == 0
-        var err = ok ? Errno(rawValue: 0) : Errno(rawValue: cp_errno())
-        if Glibc.close(fd) != 0 && ok { ok = false; err = Errno(rawValue: cp_errno()) }
-        if ok && renameat(dirFD, Self.tempName, dirFD, Self.fileName) != 0 {
-            ok = false
-            err = Errno(rawValue: cp_errno())
+        var failure: Errno?
+        if let e = Failpoint.check("gc.persist.write") ?? (writeAll(fd, bytes) ? nil : Errno(rawValue: cp_errno())) {
+            failure = e
+        } else if let e = Failpoint.check("gc.persist.fsync") ?? (fsync(fd) == 0 ? nil : Errno(rawValue: cp_errno())) {
+            failure = e
         }
-        if ok && fsync(dirFD) != 0 { ok = false; err = Errno(rawValue: cp_errno()) }
-        if !ok {
+        if Glibc.close(fd) != 0 && failure == nil { failure = Errno(rawValue: cp_errno()) }
+        if failure == nil {
+            failure = Failpoint.check("gc.persist.rename")
+                ?? (renameat(dirFD, Self.tempName, dirFD, Self.fileName) == 0 ? nil : Errno(rawValue: cp_errno()))
+            if failure == nil {
+                // Past the rename the new list is in place; only the directory
+                // entry's durability is left.
+                failure = Failpoint.check("gc.persist.dirsync") ?? (fsync(dirFD) == 0 ? nil : Errno(rawValue: cp_errno()))
+            }
+        }
+        if let failure {
             _ = unlinkat(dirFD, Self.tempName, 0)
-            return .failure(err)
+            return .failure(failure)
         }
         return .success(())
     }

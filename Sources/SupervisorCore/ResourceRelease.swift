@@ -22,7 +22,13 @@ struct ResourceRelease {
         let context = CleanContext(id: id, runtime: runtime, mountDetachAfter: options.mountDetachAfter,
                                    runtimeTimeoutMs: options.runtimeTimeoutMs)
         for var resource in resources.reversed() {
-            switch cleaner.release(&resource, context: context) {
+            let outcome: CleanOutcome
+            if let injected = Failpoint.check("clean.\(resource.kind.name)") {
+                outcome = .retry("\(resource.kind.name) \(resource.value): failpoint clean.\(resource.kind.name): \(injected)")
+            } else {
+                outcome = cleaner.release(&resource, context: context)
+            }
+            switch outcome {
             case .released:
                 break
             case let .retry(why), let .blocked(why):
@@ -35,7 +41,7 @@ struct ResourceRelease {
         // again; without a hook there is nothing of the engine's to release.
         var released = engineReleased
         if !released, let hook = hooks.cleanResource {
-            let rc = hook(id, runtime, pid)
+            let rc = Failpoint.check("clean.hook") == nil ? hook(id, runtime, pid) : -1
             if rc == 0 { released = true } else { reasons.append("clean_resource hook returned \(rc)") }
         }
         return Outcome(resources: remaining, engineReleased: released,
