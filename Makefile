@@ -54,5 +54,12 @@ demo: build
 bench: build
 	bash bench/run.sh
 
+# Bounded libFuzzer runs of the parsers (garbage.json, process.json, exit status).
+fuzz: deps
+	bash fuzz/run.sh
+
+# Sanitizer and valgrind variants of the checks (check-asan, check-tsan, check-valgrind).
+-include mk/sanitizers.mk
+
 clean:
 	rm -rf .build build
