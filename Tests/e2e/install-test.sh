@@ -7,7 +7,12 @@ src=$(cd "${1:?usage: install-test.sh <source dir>}" && pwd)
 prefix=$(mktemp -d /tmp/sup-install-XXXXXX)
 trap 'rm -rf "$prefix"' EXIT
 
-make -C "$src" install PREFIX="$prefix" >"$prefix.log" 2>&1 || { cat "$prefix.log"; rm -f "$prefix.log"; exit 1; }
+# `make install` builds first (swift); the toolchain may live outside PATH.
+command -v swift >/dev/null || { [ -x /opt/swift/usr/bin/swift ] && PATH=/opt/swift/usr/bin:$PATH; }
+# INSTALL_MAKE_ARGS: extra make arguments (e.g. SWIFT=true BUILD=<dir> to
+# install an already built copy without touching the build directory).
+# shellcheck disable=SC2086
+make -C "$src" install PREFIX="$prefix" ${INSTALL_MAKE_ARGS:-} >"$prefix.log" 2>&1 || { cat "$prefix.log"; rm -f "$prefix.log"; exit 1; }
 rm -f "$prefix.log"
 for f in lib/libsupervisor.so lib/libsupervisor.so.1 include/supervisor.h bin/isulad-shim lib/pkgconfig/supervisor.pc; do
     [ -e "$prefix/$f" ] || { echo "missing after install: $prefix/$f" >&2; exit 1; }
@@ -41,4 +46,4 @@ ldd "$prefix/use" | grep -q "libsupervisor.so.1 => $prefix/lib/libsupervisor.so.
     || { echo "use does not resolve the installed library:" >&2; ldd "$prefix/use" >&2; exit 1; }
 out=$(env -i "$prefix/use")
 echo "$out"
-[ "$out" = "installed libsupervisor 1.0.0 works" ] || [[ "$out" == "installed libsupervisor "*" works" ]]
+[[ "$out" == "installed libsupervisor "*" works" ]]

@@ -14,6 +14,7 @@
  * Each case runs in a child; the parent always removes the runc container
  * and its state afterwards (testutil's failure path uses _exit).
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
