@@ -67,8 +67,9 @@ public final class Engine: @unchecked Sendable {
         try lifecycle.withLock { () throws(Errno) in
             if parts.withLock({ $0.supervisor != nil }) { return }
             try ensurePoolLocked()
-            let supervisor = try ExitSupervisor { [unowned self] monitor, code in
-                self.submit(key: monitor.id) { self.handleExit(monitor, code: code) }
+            let supervisor = try ExitSupervisor { [unowned self] exits in
+                guard let pool = self.parts.withLock({ $0.pool }) else { return }
+                pool.submit(batch: exits.map { exit in (exit.id, { self.handleExit(exit) }) })
             }
             parts.withLock { $0.supervisor = supervisor }
         }

@@ -7,10 +7,10 @@ extension Engine {
     /// resources; alive → SIGKILL and re-check `kill_retries` times; anything
     /// left goes to the GC list (durably). Then `container_stopped`, exactly
     /// once, after the state already says NONE or GC.
-    func handleExit(_ monitor: ExitSupervisor.Monitor, code: Int32) {
+    func handleExit(_ exit: ExitSupervisor.Exit) {
         let hooks = currentHooks()
         let options = currentOptions()
-        let id = monitor.id, runtime = monitor.runtime, info = monitor.info
+        let id = exit.id, runtime = exit.runtime, info = exit.info, code = exit.code
         Log.debug("\(id): exit status \(code) read")
 
         var failure: String?

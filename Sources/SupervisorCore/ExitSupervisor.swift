@@ -5,38 +5,42 @@ import Synchronization
 import SystemPackage
 
 /// Watches every armed exit FIFO from one epoll thread. Reading a status is
-/// all it does: handling runs on the worker pool.
+/// all it does: the exits of one wake-up are handed to the worker pool in
+/// one batch.
 final class ExitSupervisor: @unchecked Sendable {
-    /// One armed exit FIFO. Kept small: thousands are armed at once.
-    final class Monitor: @unchecked Sendable {
+    /// An exit read from a FIFO, ready for handling on a worker.
+    struct Exit: Sendable {
         let id: String
         let runtime: String
         let info: PidInfo
-        let fd: Int32
-        /// Only touched by the epoll thread.
-        var status = StatusAccumulator()
-        /// Guarded by the table lock.
-        var stopping = false
-
-        init(id: String, runtime: String, info: PidInfo, fd: Int32) {
-            self.id = id
-            self.runtime = runtime
-            self.info = info
-            self.fd = fd
-        }
+        let code: Int32
     }
 
-    typealias ExitHandler = @Sendable (Monitor, Int32) -> Void
+    typealias ExitHandler = @Sendable ([Exit]) -> Void
 
-    private let table = Mutex<[String: Monitor]>([:])
+    private struct Table {
+        var monitors: Set<MonitorKey> = []
+        var runtimes = RuntimeNames()
+    }
+
+    /// Monitors are not Sendable (ManagedBuffer), so the table sits behind a
+    /// plain pthread mutex in this @unchecked Sendable class.
+    private let tableLock = ConditionLock()
+    private var tableStorage = Table()
+
+    private func withTable<R, E: Error>(_ body: (inout Table) throws(E) -> R) throws(E) -> R {
+        tableLock.lock()
+        defer { tableLock.unlock() }
+        return try body(&tableStorage)
+    }
     private let epoll: Epoll
     private let wakeup: EventFD
     private var thread: NativeThread?
     private let stopRequested = Atomic<Bool>(false)
-    private let onExit: ExitHandler
+    private let onExits: ExitHandler
 
-    init(onExit: @escaping ExitHandler) throws(Errno) {
-        self.onExit = onExit
+    init(onExits: @escaping ExitHandler) throws(Errno) {
+        self.onExits = onExits
         epoll = try Epoll()
         do {
             wakeup = try EventFD()
@@ -61,10 +65,11 @@ final class ExitSupervisor: @unchecked Sendable {
         guard flags >= 0, cp_fcntl_setfl(fd, flags | O_NONBLOCK) == 0, cp_fcntl_setfd_cloexec(fd) == 0 else {
             throw Errno(rawValue: cp_errno())
         }
-        let monitor = Monitor(id: id, runtime: runtime, info: info, fd: fd)
-        try table.withLock { (t: inout [String: Monitor]) throws(Errno) in
-            guard t[id] == nil else { throw Errno.fileExists }
-            t[id] = monitor
+        let monitor = try withTable { (t: inout Table) throws(Errno) -> Monitor in
+            guard let runtimeIndex = t.runtimes.intern(runtime) else { throw Errno.noSpace }
+            let monitor = Monitor.make(id: id, runtime: runtimeIndex, info: info, fd: fd)
+            guard t.monitors.insert(MonitorKey(monitor: monitor)).inserted else { throw Errno.fileExists }
+            return monitor
         }
         // The epoll registration holds its own reference until the exit is read.
         let token = Unmanaged.passRetained(monitor)
@@ -72,7 +77,7 @@ final class ExitSupervisor: @unchecked Sendable {
             try epoll.add(fd, events: .input, data: UInt64(UInt(bitPattern: token.toOpaque())))
         } catch {
             token.release()
-            table.withLock { _ = $0.removeValue(forKey: id) }
+            withTable { _ = $0.monitors.remove(MonitorKey(monitor: monitor)) }
             throw error
         }
     }
@@ -80,23 +85,33 @@ final class ExitSupervisor: @unchecked Sendable {
     enum MonitorState { case running, stopping }
 
     func state(of id: String) -> MonitorState? {
-        table.withLock { t in t[id].map { $0.stopping ? .stopping : .running } }
+        let probe = MonitorKey.probe(id)
+        return withTable { t in
+            guard let i = t.monitors.firstIndex(of: probe) else { return nil }
+            return t.monitors[i].monitor.header.stopping ? .stopping : .running
+        }
     }
 
     /// The exit of `id` is fully handled: forget it (the id may be armed again).
     func finish(_ id: String) {
-        table.withLock { t in
-            if let m = t[id], m.stopping { t[id] = nil }
+        let probe = MonitorKey.probe(id)
+        withTable { t in
+            if let i = t.monitors.firstIndex(of: probe), t.monitors[i].monitor.header.stopping {
+                t.monitors.remove(at: i)
+            }
         }
     }
 
     func snapshot() -> [(id: String, runtime: String, info: PidInfo, stopping: Bool)] {
-        table.withLock { t in
-            t.values.map { ($0.id, $0.runtime, $0.info, $0.stopping) }.sorted { $0.id < $1.id }
+        withTable { t in
+            t.monitors.map { key in
+                let h = key.monitor.header
+                return (key.monitor.id, t.runtimes.name(h.runtime), h.info, h.stopping)
+            }.sorted { $0.id < $1.id }
         }
     }
 
-    var count: Int { table.withLock { $0.count } }
+    var count: Int { withTable { $0.monitors.count } }
 
     /// Stops the epoll thread and closes every FIFO still armed (their exits
     /// are not lost: the shim leaves an exit record, and the engine re-arms
@@ -106,13 +121,13 @@ final class ExitSupervisor: @unchecked Sendable {
         wakeup.signal()
         thread?.join()
         thread = nil
-        table.withLock { t in
-            for (id, m) in t where !m.stopping {
-                try? epoll.remove(m.fd)
-                Glibc.close(m.fd)
-                Unmanaged.passUnretained(m).release()
-                t[id] = nil
+        withTable { t in
+            for key in t.monitors where !key.monitor.header.stopping {
+                try? epoll.remove(key.monitor.fd)
+                Glibc.close(key.monitor.fd)
+                Unmanaged.passUnretained(key.monitor).release()
             }
+            t.monitors.removeAll()
         }
         wakeup.close()
         epoll.close()
@@ -121,6 +136,8 @@ final class ExitSupervisor: @unchecked Sendable {
     private func run() {
         WorkerPool.onWorkerThread.set(true)
         var events = [epoll_event](repeating: epoll_event(), count: 256)
+        var finished: [(Monitor, Int32)] = []
+        finished.reserveCapacity(events.count)
         while !stopRequested.load(ordering: .acquiring) {
             let n: Int
             do {
@@ -140,7 +157,7 @@ final class ExitSupervisor: @unchecked Sendable {
                 // readable, so level-triggered epoll reports it again.
                 if Failpoint.check("fifo.read") != nil { continue }
                 let code: Int32
-                switch monitor.status.read(from: monitor.fd) {
+                switch monitor.header.status.read(from: monitor.fd) {
                 case .pending: continue
                 case let .status(s): code = s
                 case .endOfFile: code = 137
@@ -148,16 +165,20 @@ final class ExitSupervisor: @unchecked Sendable {
                     Log.warning("\(monitor.id): reading exit FIFO failed: \(err); status unknown")
                     code = 137
                 }
-                exited(monitor, code: code)
+                try? epoll.remove(monitor.fd)
+                Glibc.close(monitor.fd)
+                finished.append((monitor, code))
             }
+            if finished.isEmpty { continue }
+            let exits = withTable { t in
+                finished.map { monitor, code in
+                    monitor.header.stopping = true
+                    return Exit(id: monitor.id, runtime: t.runtimes.name(monitor.header.runtime), info: monitor.header.info, code: code)
+                }
+            }
+            for (monitor, _) in finished { Unmanaged.passUnretained(monitor).release() }
+            finished.removeAll(keepingCapacity: true)
+            onExits(exits)
         }
-    }
-
-    private func exited(_ monitor: Monitor, code: Int32) {
-        try? epoll.remove(monitor.fd)
-        Glibc.close(monitor.fd)
-        table.withLock { _ in monitor.stopping = true }
-        onExit(monitor, code)
-        Unmanaged.passUnretained(monitor).release()
     }
 }

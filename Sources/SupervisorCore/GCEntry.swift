@@ -31,8 +31,6 @@ struct GCEntry: Sendable {
     var inFlight = false
     /// Keys of the entry this library does not interpret, kept on rewrite.
     var unknownKeys: [(String, JSONValue)] = []
-    /// Insertion order, so the file keeps a stable order.
-    var sequence: UInt64 = 0
     /// The entry's JSON as written to garbage.json, refreshed on each change
     /// that reaches the file, so a rewrite concatenates instead of re-encoding.
     var encoded: [UInt8] = []

@@ -13,9 +13,8 @@ import SystemPackage
 final class GCStore: @unchecked Sendable {
     let lock = ConditionLock()
     /// Guarded by `lock` (also used by the collector for scheduling fields).
-    var entries: [String: GCEntry] = [:]
+    var entries = GCEntryTable()
     private var unknownTopKeys: [(String, JSONValue)] = []
-    private var nextSequence: UInt64 = 1
 
     private var generation: UInt64 = 0
     private var durableGeneration: UInt64 = 0
@@ -24,6 +23,10 @@ final class GCStore: @unchecked Sendable {
     private var completions: [(generation: UInt64, run: @Sendable () -> Void)] = []
     private var stopping = false
     private var persister: NativeThread?
+    /// Threads blocked in `waitDurableLocked`, for the commit delay below.
+    private var waiters = 0
+    /// Longest the persister waits for released writers to come back.
+    private static let commitDelayNs: Int64 = 300_000
 
     let rootDir: String
     private let dirFD: Int32
@@ -67,8 +70,6 @@ final class GCStore: @unchecked Sendable {
     @discardableResult
     func insertLocked(_ entry: GCEntry) -> UInt64 {
         var entry = entry
-        entry.sequence = entries[entry.id]?.sequence ?? nextSequence
-        if entry.sequence == nextSequence { nextSequence += 1 }
         entry.encoded = []
         entries[entry.id] = entry
         return markDirtyLocked()
@@ -76,7 +77,8 @@ final class GCStore: @unchecked Sendable {
 
     @discardableResult
     func removeLocked(_ id: String) -> UInt64 {
-        guard entries.removeValue(forKey: id) != nil else { return generation }
+        guard entries[id] != nil else { return generation }
+        entries[id] = nil
         return markDirtyLocked()
     }
 
@@ -84,7 +86,7 @@ final class GCStore: @unchecked Sendable {
     @discardableResult
     func touchLocked(_ id: String) -> UInt64 {
         guard entries[id] != nil else { return generation }
-        entries[id]!.encoded = []
+        entries.update(id) { $0.encoded = [] }
         return markDirtyLocked()
     }
 
@@ -107,6 +109,8 @@ final class GCStore: @unchecked Sendable {
     /// Blocks until `generation` is durable; throws the write's error if the
     /// write that carried it failed.
     func waitDurableLocked(_ generation: UInt64) throws(Errno) {
+        waiters += 1
+        defer { waiters -= 1 }
         while durableGeneration < generation {
             if failedGeneration >= generation { throw failedErrno }
             lock.wait()
@@ -132,6 +136,7 @@ final class GCStore: @unchecked Sendable {
         WorkerPool.onWorkerThread.set(true)
         lock.lock()
         var retryDelayMs: Int64 = 0
+        var releasedByLastWrite = 0
         persisting: while true {
             let runnable = completions.filter { $0.generation <= durableGeneration }
             if !runnable.isEmpty {
@@ -146,6 +151,16 @@ final class GCStore: @unchecked Sendable {
                 lock.wait()
                 continue
             }
+            // Commit delay: when the last write released several waiting
+            // writers, they usually come back at once; give them a moment so
+            // the next write carries all of them instead of the first one.
+            if releasedByLastWrite > 1 && !stopping {
+                let deadline = MonotonicClock.nowNs() + Self.commitDelayNs
+                while generation - durableGeneration < UInt64(releasedByLastWrite) && !stopping {
+                    if !lock.wait(untilNs: deadline) { break }
+                }
+            }
+            releasedByLastWrite = 0
             if retryDelayMs > 0 && !stopping {
                 // The last write failed: retry later rather than spin.
                 lock.wait(untilNs: MonotonicClock.nowNs() + retryDelayMs * 1_000_000)
@@ -158,6 +173,7 @@ final class GCStore: @unchecked Sendable {
             switch result {
             case .success:
                 durableGeneration = max(durableGeneration, target)
+                releasedByLastWrite = waiters
                 retryDelayMs = 0
             case let .failure(err):
                 failedGeneration = target
@@ -175,18 +191,14 @@ final class GCStore: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// The file's bytes; entries changed since the last write are encoded
+    /// now, the others reuse their bytes.
     private func snapshotLocked() -> [UInt8] {
-        var ordered: [(UInt64, String)] = []
-        ordered.reserveCapacity(entries.count)
-        for (id, entry) in entries { ordered.append((entry.sequence, id)) }
-        ordered.sort { $0.0 < $1.0 }
         var fragments: [[UInt8]] = []
-        fragments.reserveCapacity(ordered.count)
-        for (_, id) in ordered {
-            if entries[id]!.encoded.isEmpty {
-                entries[id]!.encoded = GCFileFormat.encode(entries[id]!)
-            }
-            fragments.append(entries[id]!.encoded)
+        fragments.reserveCapacity(entries.count)
+        entries.forEachInOrder { entry in
+            if entry.encoded.isEmpty { entry.encoded = GCFileFormat.encode(entry) }
+            fragments.append(entry.encoded)
         }
         return GCFileFormat.document(entries: fragments, unknownTopKeys: unknownTopKeys)
     }

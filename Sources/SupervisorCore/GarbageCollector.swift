@@ -23,7 +23,7 @@ final class GarbageCollector: @unchecked Sendable {
         self.engine = engine
         let now = MonotonicClock.nowNs()
         store.lock.withLock {
-            for id in store.entries.keys { store.entries[id]!.nextDueNs = now }
+            store.entries.forEachInOrder { $0.nextDueNs = now }
         }
     }
 
@@ -74,7 +74,7 @@ final class GarbageCollector: @unchecked Sendable {
     func appendResource(id: String, _ resource: TrackedResource) throws(Errno) -> Bool {
         try store.lock.withLock { () throws(Errno) -> Bool in
             guard store.entries[id] != nil else { return false }
-            store.entries[id]!.resources.append(resource)
+            store.entries.update(id) { $0.resources.append(resource) }
             let generation = store.touchLocked(id)
             try store.waitDurableLocked(generation)
             return true
@@ -87,7 +87,7 @@ final class GarbageCollector: @unchecked Sendable {
         let added = store.mergeFromDisk()
         let now = MonotonicClock.nowNs()
         store.lock.withLock {
-            for id in added { store.entries[id]?.nextDueNs = now }
+            for id in added { store.entries.update(id) { $0.nextDueNs = now } }
             store.lock.broadcast()
         }
         return added
@@ -102,16 +102,21 @@ final class GarbageCollector: @unchecked Sendable {
             let now = MonotonicClock.nowNs()
             var due: [String] = []
             var earliest = Int64.max
-            for (id, entry) in store.entries where !entry.inFlight {
-                if entry.nextDueNs <= now { due.append(id) } else { earliest = min(earliest, entry.nextDueNs) }
+            store.entries.forEachInOrder { entry in
+                guard !entry.inFlight else { return }
+                if entry.nextDueNs <= now {
+                    entry.inFlight = true
+                    due.append(entry.id)
+                } else {
+                    earliest = min(earliest, entry.nextDueNs)
+                }
             }
             if !due.isEmpty {
-                for id in due { store.entries[id]!.inFlight = true }
                 store.lock.unlock()
                 for id in due {
                     let epoch = store.lock.withLock { epochs[id, default: 0] }
                     let submitted = engine.submit(key: id) { [unowned self] in self.attempt(id, epoch: epoch) }
-                    if !submitted { store.lock.withLock { store.entries[id]?.inFlight = false } }
+                    if !submitted { store.lock.withLock { store.entries.update(id) { $0.inFlight = false } } }
                 }
                 store.lock.lock()
                 continue
@@ -155,10 +160,10 @@ final class GarbageCollector: @unchecked Sendable {
     private func finish(_ id: String, epoch: UInt64, outcome: ResourceRelease.Outcome, failure: String?, options: Options) {
         store.lock.withLock {
             guard store.entries[id] != nil else { return }
-            store.entries[id]!.inFlight = false
+            store.entries.update(id) { $0.inFlight = false }
             if epochs[id, default: 0] != epoch {
                 // Replaced while we worked: attempt the new entry right away.
-                store.entries[id]!.nextDueNs = MonotonicClock.nowNs()
+                store.entries.update(id) { $0.nextDueNs = MonotonicClock.nowNs() }
                 store.lock.broadcast()
                 return
             }
@@ -192,6 +197,6 @@ final class GarbageCollector: @unchecked Sendable {
 
     /// Snapshot for status JSON.
     func snapshot() -> [GCEntry] {
-        store.lock.withLock { store.entries.values.sorted { $0.sequence < $1.sequence } }
+        store.lock.withLock { store.entries.inOrder }
     }
 }

@@ -51,6 +51,28 @@ final class WorkerPool: @unchecked Sendable {
         return true
     }
 
+    /// Queues several jobs under one lock acquisition and wakes as many
+    /// workers as there are new runnable jobs (one wake-up per exit batch
+    /// instead of one lock round-trip per exit).
+    @discardableResult
+    func submit(batch: [(key: String, job: Job)]) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if stopped { return false }
+        var runnable = 0
+        for (key, job) in batch {
+            if keyed[key] != nil {
+                keyed[key]!.append(job)
+            } else {
+                keyed[key] = []
+                ready.append((key, job))
+                runnable += 1
+            }
+        }
+        if runnable == 1 { lock.signal() } else if runnable > 1 { lock.broadcast() }
+        return true
+    }
+
     /// Lets every queued job finish (jobs may still submit follow-ups, which
     /// run too), then joins the threads.
     func stop() {

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets into $FUZZ_OUT (default .build-fuzz/fuzzers).
+# The library's modules come from SwiftPM (own scratch path, instrumented with
+# -sanitize=fuzzer,address); each target is one small Swift file compiled
+# together with the parser sources it exercises. Package.swift is untouched.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/opt/swift/usr/bin:$PATH
+SCRATCH=${FUZZ_SCRATCH:-.build-fuzz}
+OUT=${FUZZ_OUT:-$SCRATCH/fuzzers}
+JOBS=${JOBS:-2}
+mkdir -p "$OUT"
+
+swift build -c release --scratch-path "$SCRATCH" --target Cleaner -j "$JOBS" \
+    -Xswiftc -sanitize=fuzzer -Xswiftc -sanitize=address >&2
+B="$SCRATCH/release"
+objs=()
+for m in Platform Cleaner SystemPackage Logging; do objs+=("$B/$m.build"/*.o); done
+objs+=("$B/CPlatform.build/cplatform.c.o" "$B/CSystem.build/shims.c.o")
+
+common=(-O -g -use-ld=lld -sanitize=fuzzer,address -parse-as-library -swift-version 6
+        -I "$B/Modules"
+        -Xcc -fmodule-map-file="$B/CPlatform.build/module.modulemap"
+        -Xcc -I -Xcc Sources/CPlatform/include
+        -Xcc -fmodule-map-file=Sources/CYajl/module.modulemap
+        -Xcc -fmodule-map-file=Sources/CLibcap/module.modulemap
+        -Xcc -fmodule-map-file="$SCRATCH/checkouts/swift-system/Sources/CSystem/include/module.modulemap"
+        "${objs[@]}" -lyajl -lcap)
+
+core=(Sources/SupervisorCore/GCFileFormat.swift Sources/SupervisorCore/GCEntry.swift
+      Sources/SupervisorCore/Validate.swift)
+
+build() { # name sources...
+    local name=$1; shift
+    echo "fuzz: building $name" >&2
+    swiftc "${common[@]}" -module-name "Fuzz_$name" "$@" -o "$OUT/fuzz_$name"
+}
+
+want=${1:-all}
+[[ $want == all || $want == garbage ]] && build garbage fuzz/targets/garbage.swift "${core[@]}"
+[[ $want == all || $want == process ]] && build process fuzz/targets/process.swift shim/ProcessState.swift
+[[ $want == all || $want == exit_record ]] && build exit_record fuzz/targets/exit_record.swift
+[[ $want == all || $want == exit_status ]] && build exit_status fuzz/targets/exit_status.swift
+echo "$OUT"

@@ -1,0 +1,31 @@
+// libFuzzer target: the garbage.json reader (GCFileFormat.decode) and, for
+// every document it accepts, the writer: what we write must read back to the
+// same ids, keys and unknown keys (a rewrite never loses or invents entries).
+import Platform
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzGarbageJSON(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let bytes = (data != nil && size > 0) ? Array(UnsafeBufferPointer(start: data, count: size)) : []
+    // GCStore refuses files above this size before parsing; mirror it.
+    guard bytes.count <= GCFileFormat.maxFileSize else { return 0 }
+    guard let doc = try? GCFileFormat.decode(bytes) else { return 0 }
+    let out = GCFileFormat.document(entries: doc.entries.map { GCFileFormat.encode($0) },
+                                    unknownTopKeys: doc.unknownTopKeys)
+    let again: GCFileFormat.Document
+    do { again = try GCFileFormat.decode(out) } catch {
+        fatalError("rewritten garbage.json does not parse: \(error.description)")
+    }
+    guard again.rejected.isEmpty else { fatalError("rewrite produced rejected entries: \(again.rejected)") }
+    guard again.entries.count == doc.entries.count else { fatalError("rewrite changed the entry count") }
+    for (a, b) in zip(doc.entries, again.entries) {
+        guard a.id == b.id, a.runtime == b.runtime, a.info == b.info, a.attempts == b.attempts,
+              a.engineReleased == b.engineReleased, a.lastError == b.lastError,
+              a.resources.count == b.resources.count,
+              a.unknownKeys.map({ $0.0 }) == b.unknownKeys.map({ $0.0 })
+        else { fatalError("rewrite changed entry \(a.id)") }
+    }
+    guard again.unknownTopKeys.map({ $0.0 }) == doc.unknownTopKeys.map({ $0.0 }) else {
+        fatalError("rewrite changed the top-level keys")
+    }
+    return 0
+}
