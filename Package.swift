@@ -1,13 +1,15 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+let packageRoot = String(#filePath.dropLast("/Package.swift".count))
+
 // Only the SPEC's C symbols leave libsupervisor.so; the Swift runtime is linked
 // in statically so a C engine needs nothing beyond libc, libyajl and libcap.
 let libraryLinkerFlags: [String] = [
     "-static-stdlib",
     "-use-ld=lld",
     "-Xlinker", "-soname=libsupervisor.so.1",
-    "-Xlinker", "--version-script=Sources/supervisor/exports.map",
+    "-Xlinker", "--version-script=\(packageRoot)/Sources/supervisor/exports.map",
     "-Xlinker", "-z", "-Xlinker", "now",
     "-Xlinker", "-z", "-Xlinker", "relro",
 ]
@@ -16,7 +18,10 @@ let libraryLinkerFlags: [String] = [
 // node's container count. Non-PIE: the statically linked Swift runtime's
 // pointer-heavy data (.data.rel.ro, GOT) needs no load-time relocation and
 // stays shared, clean file pages instead of ~260 KiB private dirty per shim.
+// libstdc++ is linked statically too (a -L directory holding only libstdc++.a
+// wins over the shared one for the -lstdc++ that -static-stdlib adds).
 let shimLinkerFlags: [String] = [
+    "-L\(packageRoot)/build-support/static-libstdcxx",
     "-static-stdlib",
     "-use-ld=lld",
     "-Xclang-linker", "-no-pie",
@@ -41,29 +46,34 @@ let package = Package(
         .target(
             name: "Platform",
             dependencies: [
-                "CPlatform", "CYajl", "CLibcap",
+                "CPlatform", "CYajl",
                 .product(name: "SystemPackage", package: "swift-system"),
-                .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // Logging facade for the library (swift-log forwarding to the engine's
+        // log hook). Kept out of Platform so the shim does not carry it.
+        .target(
+            name: "Diagnostics",
+            dependencies: ["Platform", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "Cleaner",
             dependencies: [
-                "Platform",
+                "Platform", "Diagnostics", "CLibcap",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .target(
             name: "SupervisorCore",
             dependencies: [
-                "Platform", "Cleaner",
+                "Platform", "Cleaner", "Diagnostics",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .target(
             name: "supervisor",
-            dependencies: ["SupervisorCore", "CSupervisor"],
+            dependencies: ["SupervisorCore", "Cleaner", "Diagnostics", "CSupervisor"],
             exclude: ["exports.map"],
             linkerSettings: [.unsafeFlags(libraryLinkerFlags)]
         ),
@@ -79,13 +89,13 @@ let package = Package(
         .testTarget(
             name: "SupervisorCoreTests",
             dependencies: [
-                "SupervisorCore", "Platform", "Cleaner", "CPlatform",
+                "SupervisorCore", "Platform", "Cleaner", "Diagnostics", "CPlatform",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .testTarget(
             name: "CleanerTests",
-            dependencies: ["Cleaner", "Platform"]
+            dependencies: ["Cleaner", "Platform", "Diagnostics"]
         ),
     ]
 )

@@ -14,9 +14,19 @@ mkdir -p "$OUT"
 swift build -c release --scratch-path "$SCRATCH" --target Cleaner -j "$JOBS" \
     -Xswiftc -sanitize=fuzzer -Xswiftc -sanitize=address >&2
 B="$SCRATCH/release"
+# Objects of every module that build produced (Cleaner and what it depends
+# on), taken from each module's current source list so that objects of files
+# since moved to another module are not linked twice.
 objs=()
-for m in Platform Cleaner SystemPackage Logging; do objs+=("$B/$m.build"/*.o); done
-objs+=("$B/CPlatform.build/cplatform.c.o" "$B/CSystem.build/shims.c.o")
+for dir in "$B"/*.build; do
+    if [ -f "$dir/sources" ]; then
+        while read -r src; do
+            o="$dir/$(basename "$src").o"
+            [ -f "$o" ] && objs+=("$o")
+        done < "$dir/sources"
+    fi
+    for o in "$dir"/*.c.o; do [ -f "$o" ] && objs+=("$o"); done
+done
 
 common=(-O -g -use-ld=lld -sanitize=fuzzer,address -parse-as-library -swift-version 6
         -I "$B/Modules"
@@ -24,6 +34,7 @@ common=(-O -g -use-ld=lld -sanitize=fuzzer,address -parse-as-library -swift-vers
         -Xcc -I -Xcc Sources/CPlatform/include
         -Xcc -fmodule-map-file=Sources/CYajl/module.modulemap
         -Xcc -fmodule-map-file=Sources/CLibcap/module.modulemap
+        -Xcc -I -Xcc Sources/CLibcap
         -Xcc -fmodule-map-file="$SCRATCH/checkouts/swift-system/Sources/CSystem/include/module.modulemap"
         "${objs[@]}" -lyajl -lcap)
 

@@ -1,3 +1,4 @@
+import Diagnostics
 import Glibc
 import Platform
 import Synchronization

@@ -1,3 +1,4 @@
+import Diagnostics
 import Cleaner
 import Glibc
 import Platform

@@ -1,3 +1,4 @@
+import Diagnostics
 import CPlatform
 import Glibc
 import Platform

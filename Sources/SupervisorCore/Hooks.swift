@@ -1,3 +1,4 @@
+import Diagnostics
 import Platform
 
 /// The engine's hooks, as Swift closures (the ABI layer wraps the C function

@@ -1,24 +1,9 @@
 import Glibc
 import Logging
+import Platform
 import Synchronization
 
-/// Syslog priorities, as the engine's log hook receives them.
-public enum LogLevel: Int32, Sendable {
-    case error = 3, warning = 4, info = 6, debug = 7
-
-    /// At least as severe as `threshold` (syslog: lower is more severe).
-    public func passes(_ threshold: LogLevel) -> Bool { rawValue <= threshold.rawValue }
-
-    public init?(name: String) {
-        switch name {
-        case "error": self = .error
-        case "warning", "warn": self = .warning
-        case "info": self = .info
-        case "debug": self = .debug
-        default: return nil
-        }
-    }
-
+extension LogLevel {
     init(_ level: Logger.Level) {
         switch level {
         case .trace, .debug: self = .debug
