@@ -42,8 +42,10 @@ int main(void)
 C
 # shellcheck disable=SC2086
 ${CC:-gcc} -Wall -Werror -o "$prefix/use" "$prefix/use.c" $flags
-ldd "$prefix/use" | grep -q "libsupervisor.so.1 => $prefix/lib/libsupervisor.so.1" \
-    || { echo "use does not resolve the installed library:" >&2; ldd "$prefix/use" >&2; exit 1; }
+# Capture first: `ldd | grep -q` under pipefail fails when grep exits early (SIGPIPE).
+resolved=$(ldd "$prefix/use")
+grep -q "libsupervisor.so.1 => $prefix/lib/libsupervisor.so.1" <<<"$resolved" \
+    || { echo "use does not resolve the installed library:" >&2; echo "$resolved" >&2; exit 1; }
 out=$(env -i "$prefix/use")
 echo "$out"
 [[ "$out" == "installed libsupervisor "*" works" ]]
