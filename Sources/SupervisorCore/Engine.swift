@@ -69,8 +69,10 @@ public final class Engine: @unchecked Sendable {
             if parts.withLock({ $0.supervisor != nil }) { return }
             try ensurePoolLocked()
             let supervisor = try ExitSupervisor { [unowned self] exits in
-                guard let pool = self.parts.withLock({ $0.pool }) else { return }
-                pool.submit(batch: exits.map { exit in (exit.id, { self.handleExit(exit) }) })
+                let pool = self.parts.withLock { $0.pool }
+                if pool?.submit(batch: exits.map { exit in (exit.id, { self.handleExit(exit) }) }) != true {
+                    for exit in exits { Glibc.close(exit.fd) }
+                }
             }
             parts.withLock { $0.supervisor = supervisor }
         }

@@ -15,6 +15,9 @@ final class ExitSupervisor: @unchecked Sendable {
         let runtime: String
         let info: PidInfo
         let code: Int32
+        /// The FIFO's read end, its one-shot registration spent; the handler
+        /// closes it (off the epoll thread, which only reads).
+        let fd: Int32
     }
 
     typealias ExitHandler = @Sendable ([Exit]) -> Void
@@ -75,13 +78,18 @@ final class ExitSupervisor: @unchecked Sendable {
         // The epoll registration holds its own reference until the exit is read.
         let token = Unmanaged.passRetained(monitor)
         do {
-            try epoll.add(fd, events: .input, data: UInt64(UInt(bitPattern: token.toOpaque())))
+            try epoll.add(fd, events: Self.interest, data: UInt64(UInt(bitPattern: token.toOpaque())))
         } catch {
             token.release()
             withTable { _ = $0.monitors.remove(MonitorKey(monitor: monitor)) }
             throw error
         }
     }
+
+    /// One-shot: an event disables the registration, so once an exit is
+    /// read no further event can name the monitor, even if someone else
+    /// still holds the FIFO open, and closing needs no EPOLL_CTL_DEL.
+    private static let interest: Epoll.Events = [.input, .oneShot]
 
     enum MonitorState { case running, stopping }
 
@@ -134,6 +142,15 @@ final class ExitSupervisor: @unchecked Sendable {
         epoll.close()
     }
 
+    /// A partial status (or an injected read error): listen again.
+    private func rearm(_ monitor: Monitor, data: UInt64) {
+        do {
+            try epoll.modify(monitor.fd, events: Self.interest, data: data)
+        } catch {
+            Log.error("\(monitor.id): cannot re-arm the exit FIFO: \(error)")
+        }
+    }
+
     private func run() {
         WorkerPool.onWorkerThread.set(true)
         var events = [epoll_event](repeating: epoll_event(), count: 256)
@@ -156,25 +173,29 @@ final class ExitSupervisor: @unchecked Sendable {
                 let monitor = Unmanaged<Monitor>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(data))!).takeUnretainedValue()
                 // An injected read error acts like EINTR: the FIFO stays
                 // readable, so level-triggered epoll reports it again.
-                if Failpoint.check("fifo.read") != nil { continue }
+                if Failpoint.check("fifo.read") != nil {
+                    rearm(monitor, data: data)
+                    continue
+                }
                 let code: Int32
                 switch monitor.header.status.read(from: monitor.fd) {
-                case .pending: continue
+                case .pending:
+                    rearm(monitor, data: data)
+                    continue
                 case let .status(s): code = s
                 case .endOfFile: code = 137
                 case let .failed(err):
                     Log.warning("\(monitor.id): reading exit FIFO failed: \(err); status unknown")
                     code = 137
                 }
-                try? epoll.remove(monitor.fd)
-                Glibc.close(monitor.fd)
                 finished.append((monitor, code))
             }
             if finished.isEmpty { continue }
             let exits = withTable { t in
                 finished.map { monitor, code in
                     monitor.header.stopping = true
-                    return Exit(id: monitor.id, runtime: t.runtimes.name(monitor.header.runtime), info: monitor.header.info, code: code)
+                    return Exit(id: monitor.id, runtime: t.runtimes.name(monitor.header.runtime), info: monitor.header.info,
+                                code: code, fd: monitor.fd)
                 }
             }
             for (monitor, _) in finished { Unmanaged.passUnretained(monitor).release() }

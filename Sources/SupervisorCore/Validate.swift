@@ -11,8 +11,13 @@ public enum Validate {
         let bytes = id.utf8
         guard !bytes.isEmpty else { throw Errno.invalidArgument }
         guard bytes.count < pathMax else { throw Errno.fileNameTooLong }
-        guard !id.contains(".."), !bytes.contains(UInt8(ascii: "/")),
-              !bytes.contains(where: { $0 < 0x20 || $0 == 0x7f }) else { throw Errno.invalidArgument }
+        var previousDot = false
+        for b in bytes {
+            if b < 0x20 || b == 0x7f || b == UInt8(ascii: "/") { throw Errno.invalidArgument }
+            let dot = b == UInt8(ascii: ".")
+            if dot && previousDot { throw Errno.invalidArgument }
+            previousDot = dot
+        }
     }
 
     /// Runtime names become argv[0]: a bare name found through PATH or an

@@ -35,8 +35,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_IDS (1 << 20)
-#define IDS_PER_ROUND 2000 /* id numbers reserved per round (far more than fit in one) */
+#define IDS_PER_ROUND 1000 /* id numbers reserved per round (far more than fit in one) */
 #define WAIT_MS 15000
 
 /* ------------------------------------------------------------------------ */
@@ -158,12 +157,14 @@ enum { ST_NONE = 0, ST_RETURNED = 1, ST_CLEANED = 2, ST_DONE = 3 };
 
 typedef struct model {
     unsigned char *st; /* per id number; only ever moves up (events may interleave) */
+    long cap;          /* id numbers 0..cap-1 */
     long returned, cleaned, done;
 } model;
 
-static void model_init(model *m)
+static void model_init(model *m, long cap)
 {
-    m->st = calloc(MAX_IDS, 1);
+    m->cap = cap;
+    m->st = calloc((size_t)cap, 1);
     ASSERT(m->st != NULL);
     m->returned = m->cleaned = m->done = 0;
 }
@@ -171,7 +172,7 @@ static void model_init(model *m)
 static void model_event(model *m, char tag, long n)
 {
     if (tag == 'S' || tag == 'E') return;
-    ASSERT_MSG(n >= 0 && n < MAX_IDS, "writer reported id number %ld", n);
+    ASSERT_MSG(n >= 0 && n < m->cap, "writer reported id number %ld", n);
     int to = tag == 'R' ? ST_RETURNED : tag == 'C' ? ST_CLEANED : tag == 'D' ? ST_DONE : -1;
     ASSERT_MSG(to >= 0, "writer reported unknown event %c", tag);
     if (tag == 'R') m->returned++;
@@ -242,7 +243,7 @@ static int check_disk(const char *root, const model *m, long id_lo, long id_hi, 
     char *path = tu_path_join(root, "garbage.json");
     struct stat st;
     int on_disk = 0;
-    unsigned char *present = calloc(MAX_IDS, 1);
+    unsigned char *present = calloc((size_t)m->cap, 1);
     ASSERT(present != NULL);
     if (lstat(path, &st) == 0) {
         ASSERT_MSG(S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600,
@@ -260,7 +261,7 @@ static int check_disk(const char *root, const model *m, long id_lo, long id_hi, 
             ASSERT_MSG(id != NULL, "round %d: entry %zu has no id", round, i);
             ASSERT_STREQ(tu_json_str(e, "runtime"), "runc");
             long n = id_number(id);
-            ASSERT_MSG(n >= 0 && n < MAX_IDS, "round %d: unexpected id %s", round, id);
+            ASSERT_MSG(n >= 0 && n < m->cap, "round %d: unexpected id %s", round, id);
             ASSERT_MSG(!present[n], "round %d: %s listed twice", round, id);
             present[n] = 1;
             ASSERT_MSG(m->st[n] != ST_DONE, "round %d: %s is on disk although its gc_done was reported", round, id);
@@ -342,7 +343,7 @@ TEST(crash_random_kill)
     tu_log("rounds %ld, budget %ld ms, seed %u (CRASH_SEED=%u reproduces the schedule)", rounds, budget, seed, seed);
     char *root = tu_mkdtemp("crash");
     model m;
-    model_init(&m);
+    model_init(&m, (rounds + 1) * IDS_PER_ROUND);
     long long start = tu_now_ms();
     long next_base = 0;
     int done_rounds = 0, killed_in_restore = 0, fp_rename = 0, fp_dirsync = 0, max_on_disk = 0;
@@ -359,7 +360,7 @@ TEST(crash_random_kill)
             const char *fp = kind == 3 ? "gc.persist.rename=crash" : "gc.persist.dirsync=crash";
             char *fresh = tu_mkdtemp("crash-fp");
             model fm;
-            model_init(&fm);
+            model_init(&fm, IDS_PER_ROUND);
             pid_t pid = spawn_writer(fresh, 0, 50, fp, false, &r);
             finish_writer(pid, &r, &fm, true, round);
             ASSERT_MSG(fm.returned == 0, "round %d: %ld adds returned although every commit crashed (%s)",
