@@ -158,6 +158,8 @@ struct Shim {
         let startTime = (try? ProcStat.read(pid: pid).startTime) ?? 0
         alarm(0)
         ShimLog.info("container process \(pid) started")
+        // Start-up is over: from here on the shim mostly sleeps in epoll.
+        StartupPages.release()
 
         // Wait for the container process, copying I/O.
         let deadline: Int64? = state.exec && execTimeoutSeconds > 0

@@ -1,0 +1,997 @@
+/*
+ * isulad-shim I/O, failure and record cases against real runc + a busybox
+ * rootfs built per case (see issue 4, SPEC section 6):
+ *
+ *   tty_output      open_tty: runc gets --console-socket, the shim receives the
+ *                   pty master and copies the container's output to the
+ *                   isuladStdout FIFO and the json-file log.
+ *   tty_resize      resizeFifo: "<width> <height>" as iSulad writes it reaches
+ *                   the pty (the container's SIGWINCH trap prints `stty size`).
+ *   stdin_ping      isuladStdin FIFO → container stdin (pipe mode).
+ *   stdin_eof       closing the isuladStdin writer gives the container EOF.
+ *   runtime_fail_rootfs / runtime_fail_args
+ *                   `runc create` fails: runc's log.json error on the shim's
+ *                   stderr, exit 1, no status in the exit FIFO, no container.
+ *   engine_down     exit FIFO reader gone when the container exits: exit 0 and
+ *                   supervisor_exit_record returns the real code.
+ *   exit_record_errors
+ *                   supervisor_exit_record: missing → ENOENT, damaged or out of
+ *                   range → EINVAL, symlink → refused (EINVAL).
+ *   oom_restore     the shim runs at -1000, the runtime and the container get
+ *                   the shim's original oom_score_adj (100) back.
+ *   exec_status     `"exec": true`, no timeout: output via the exec's FIFO, the
+ *                   status as 4 bytes on the shim's stdout, no exit.json.
+ *   exec_tty        the same with "terminal": true (console socket for exec).
+ *   tty_stdin, stdin_eof, runtime_fail_tty: variations of the above.
+ *   stdin_slow_reader
+ *                   SHIM BUG probe: stdin must not be dropped when the
+ *                   container's stdin pipe is full (fails today).
+ *
+ * Every wait is bounded; every case deletes its container (runc delete
+ * --force) on success and on failure.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#ifndef SHIM_PATH
+#error "SHIM_PATH must name the isulad-shim executable"
+#endif
+
+#define WAIT_MS 30000
+
+/* The case's container: cleaned on every exit path. */
+static char *g_dir;          /* temp root */
+static char *g_bundle;       /* <dir>/bundle */
+static char *g_wd;           /* <dir>/state: the shim's working directory */
+static char g_id[64];
+static pid_t g_shims[4];
+static int g_nshims;
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int s = system(cmd);
+    return WIFEXITED(s) ? WEXITSTATUS(s) : -1;
+}
+
+/* Kills any shim still running and force-deletes the container. */
+static void cleanup_container(void)
+{
+    for (int i = 0; i < g_nshims; i++) {
+        if (g_shims[i] > 0) {
+            kill(g_shims[i], SIGKILL);
+            waitpid(g_shims[i], NULL, 0);
+            g_shims[i] = 0;
+        }
+    }
+    g_nshims = 0;
+    if (g_wd != NULL && g_id[0] != '\0')
+        sh("runc --root %s/runc delete --force %s >/dev/null 2>&1", g_wd, g_id);
+}
+
+#define CHECK(cond)                                                          \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            dump_state();                                                    \
+            cleanup_container();                                             \
+            tu_fail(__FILE__, __LINE__, "check failed: %s", #cond);          \
+        }                                                                    \
+    } while (0)
+
+/* The message is formatted before the cleanup, which kills the shim. */
+#define CHECK_MSG(cond, ...)                                                 \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            char chk_msg_[20480];                                            \
+            snprintf(chk_msg_, sizeof chk_msg_, __VA_ARGS__);                \
+            dump_state();                                                    \
+            cleanup_container();                                             \
+            tu_fail(__FILE__, __LINE__, "%s", chk_msg_);                     \
+        }                                                                    \
+    } while (0)
+
+static char *wd_path(const char *name) { return tu_path_join(g_wd, name); }
+
+/* The shim's stderr and runc's log, for the post-mortem of a failed check. */
+static void dump_state(void)
+{
+    if (g_wd == NULL) return;
+    const char *names[] = { "shim.err", "log.json" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char *p = wd_path(names[i]);
+        char *text = tu_read_file(p, NULL);
+        if (text != NULL && text[0] != '\0') tu_log("%s:\n%s", names[i], text);
+        free(text);
+        free(p);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Bundle                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct bundle_opts {
+    bool terminal;
+    const char *args_json;   /* JSON array of strings */
+    const char *root_path;   /* NULL: "rootfs" */
+} bundle_opts;
+
+/* Temp dir, state dir, busybox rootfs and config.json. */
+static void make_container(const char *tag, const bundle_opts *o)
+{
+    g_dir = tu_mkdtemp(tag);
+    g_bundle = tu_path_join(g_dir, "bundle");
+    g_wd = tu_path_join(g_dir, "state");
+    /* Unique: runc names cgroups after the id, and other suites run too. */
+    snprintf(g_id, sizeof g_id, "shimio-%s-%d", tag, (int)getpid());
+    tu_mkdir(g_bundle);
+    tu_mkdir(g_wd);
+    CHECK(sh("mkdir -p %s/rootfs/bin %s/rootfs/proc %s/rootfs/dev %s/rootfs/sys %s/rootfs/tmp"
+             " && cp /bin/busybox %s/rootfs/bin/busybox"
+             " && for c in sh echo cat sleep stty tty wc head; do ln -s busybox %s/rootfs/bin/$c; done",
+             g_bundle, g_bundle, g_bundle, g_bundle, g_bundle, g_bundle, g_bundle) == 0);
+    char *cfg = tu_path_join(g_bundle, "config.json");
+    FILE *f = fopen(cfg, "w");
+    CHECK(f != NULL);
+    fprintf(f,
+        "{\"ociVersion\":\"1.0.2-dev\","
+        "\"process\":{\"terminal\":%s,\"user\":{\"uid\":0,\"gid\":0},\"args\":%s,"
+        "\"env\":[\"PATH=/bin\",\"TERM=xterm\"],\"cwd\":\"/\","
+        "\"capabilities\":{\"bounding\":[\"CAP_KILL\"],\"effective\":[\"CAP_KILL\"],"
+        "\"permitted\":[\"CAP_KILL\"]},"
+        "\"noNewPrivileges\":true},"
+        "\"root\":{\"path\":\"%s\",\"readonly\":true},"
+        "\"hostname\":\"shimio\","
+        "\"mounts\":["
+        "{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
+        "{\"destination\":\"/dev\",\"type\":\"tmpfs\",\"source\":\"tmpfs\","
+        "\"options\":[\"nosuid\",\"strictatime\",\"mode=755\",\"size=65536k\"]},"
+        "{\"destination\":\"/dev/pts\",\"type\":\"devpts\",\"source\":\"devpts\","
+        "\"options\":[\"nosuid\",\"noexec\",\"newinstance\",\"ptmxmode=0666\",\"mode=0620\"]},"
+        "{\"destination\":\"/tmp\",\"type\":\"tmpfs\",\"source\":\"tmpfs\","
+        "\"options\":[\"nosuid\",\"nodev\",\"size=1024k\"]}],"
+        "\"linux\":{\"resources\":{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]},"
+        "\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"network\"},{\"type\":\"ipc\"},"
+        "{\"type\":\"uts\"},{\"type\":\"mount\"}]}}\n",
+        o->terminal ? "true" : "false", o->args_json, o->root_path ? o->root_path : "rootfs");
+    CHECK(fclose(f) == 0);
+    free(cfg);
+}
+
+/* ------------------------------------------------------------------------ */
+/* State dir, FIFOs, the shim                                                */
+/* ------------------------------------------------------------------------ */
+
+static void write_text(const char *dir, const char *name, const char *text)
+{
+    char *p = tu_path_join(dir, name);
+    tu_write_file(p, text, strlen(text));
+    free(p);
+}
+
+/* mkfifo <dir>/<name>; the path is returned (malloc()ed). */
+static char *make_fifo(const char *dir, const char *name)
+{
+    char *p = tu_path_join(dir, name);
+    CHECK_MSG(mkfifo(p, 0600) == 0, "mkfifo %s: %s", p, strerror(errno));
+    return p;
+}
+
+static int open_reader(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    CHECK_MSG(fd >= 0, "open %s: %s", path, strerror(errno));
+    return fd;
+}
+
+/* Starts the shim as iSulad does, in `dir`, stdout/stderr into dir/shim.out
+ * and dir/shim.err. oom_adj (may be NULL) is written to the child's own
+ * /proc/self/oom_score_adj before exec. timeout: the exec-timeout argument or
+ * NULL. */
+static pid_t start_shim_in(const char *dir, const char *oom_adj, const char *timeout)
+{
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        if (chdir(dir) != 0) _exit(99);
+        int e = open("shim.err", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        int o = open("shim.out", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (e < 0 || o < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0) _exit(97);
+        int n = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (n < 0 || dup2(n, 0) < 0) _exit(97);
+        if (oom_adj != NULL) {
+            int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+            if (fd < 0 || write(fd, oom_adj, strlen(oom_adj)) != (ssize_t)strlen(oom_adj)) _exit(96);
+            close(fd);
+        }
+        if (timeout != NULL)
+            execl(SHIM_PATH, "isulad-shim", g_id, g_bundle, "runc", "info", timeout, (char *)NULL);
+        else
+            execl(SHIM_PATH, "isulad-shim", g_id, g_bundle, "runc", "info", (char *)NULL);
+        _exit(98);
+    }
+    if (g_nshims < (int)(sizeof g_shims / sizeof g_shims[0])) g_shims[g_nshims++] = pid;
+    return pid;
+}
+
+static pid_t start_shim(const char *oom_adj) { return start_shim_in(g_wd, oom_adj, NULL); }
+
+/* Waits (bounded) for the shim and returns its exit code, 128+sig when
+ * killed, -1 on timeout (the shim is then killed). */
+static int wait_shim(pid_t pid, int ms)
+{
+    int st = 0;
+    if (!tu_reap(pid, ms, &st)) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        st = -1;
+    }
+    for (int i = 0; i < g_nshims; i++)
+        if (g_shims[i] == pid) g_shims[i] = 0;
+    if (st == -1) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static bool file_nonempty(void *arg)
+{
+    struct stat st;
+    return stat((const char *)arg, &st) == 0 && st.st_size > 0;
+}
+
+/* The pid file appears when `runc create` is done; then `runc start`. The pid
+ * file has no notification: bounded polling. */
+static void wait_created(void)
+{
+    char *pidf = wd_path("pid");
+    CHECK_MSG(tu_poll_until(file_nonempty, pidf, WAIT_MS), "no pid file within %d ms", WAIT_MS);
+    free(pidf);
+}
+
+static void runc_start(void)
+{
+    wait_created();
+    CHECK(sh("runc --root %s/runc start %s", g_wd, g_id) == 0);
+}
+
+/* Number of containers runc knows under <wd>/runc (0 when the root is gone). */
+static int runc_count(void)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "runc --root %s/runc list -q 2>/dev/null", g_wd);
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL);
+    int n = 0;
+    char line[256];
+    while (fgets(line, sizeof line, p) != NULL)
+        if (line[0] != '\n') n++;
+    pclose(p);
+    return n;
+}
+
+/* Reads the 4-byte status from the exit FIFO: bytes read (4; less at EOF),
+ * -1 on timeout. */
+static int read_status(int fd, int *code, int ms)
+{
+    int got = 0;
+    char *p = (char *)code;
+    long long end = tu_now_ms() + ms;
+    while (got < 4) {
+        int left = (int)(end - tu_now_ms());
+        if (left <= 0) return -1;
+        struct pollfd pf = { .fd = fd, .events = POLLIN };
+        int r = poll(&pf, 1, left);
+        if (r <= 0) continue;
+        ssize_t n = read(fd, p + got, 4 - (size_t)got);
+        if (n == 0) break;
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) continue;
+            return -1;
+        }
+        got += (int)n;
+    }
+    return got;
+}
+
+/* Accumulates what arrives on fd into buf (NUL-terminated) until needle is
+ * in it, EOF after a writer, or the deadline. true when needle was seen. */
+typedef struct reader {
+    int fd;
+    char buf[16384];
+    size_t len;
+} reader;
+
+static bool read_until(reader *r, const char *needle, int ms)
+{
+    long long end = tu_now_ms() + ms;
+    while (strstr(r->buf, needle) == NULL) {
+        int left = (int)(end - tu_now_ms());
+        if (left <= 0) return false;
+        struct pollfd pf = { .fd = r->fd, .events = POLLIN };
+        int pr = poll(&pf, 1, left);
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr <= 0) return false;
+        if (r->len + 1 >= sizeof r->buf) return false;
+        ssize_t n = read(r->fd, r->buf + r->len, sizeof r->buf - 1 - r->len);
+        if (n == 0) return strstr(r->buf, needle) != NULL;   /* writer gone */
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) continue;
+            return false;
+        }
+        r->len += (size_t)n;
+        r->buf[r->len] = '\0';
+    }
+    return true;
+}
+
+/* true when the json-file log at path has a line {"log":…needle…,"stream":stream,…}. */
+static bool log_has(const char *path, const char *stream, const char *needle)
+{
+    char *text = tu_read_file(path, NULL);
+    if (text == NULL) return false;
+    bool found = false;
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line != NULL && !found;
+         line = strtok_r(NULL, "\n", &save)) {
+        yajl_val doc = tu_json_parse(line);
+        if (doc == NULL) continue;
+        const char *log = tu_json_str(doc, "log");
+        const char *st = tu_json_str(doc, "stream");
+        const char *time = tu_json_str(doc, "time");
+        found = log != NULL && st != NULL && time != NULL && strcmp(st, stream) == 0 &&
+                strstr(log, needle) != NULL;
+        yajl_tree_free(doc);
+    }
+    free(text);
+    return found;
+}
+
+static void expect_no_container(void)
+{
+    CHECK_MSG(runc_count() == 0, "runc still lists a container under %s/runc", g_wd);
+}
+
+static void finish_case(void)
+{
+    cleanup_container();
+}
+
+/* ------------------------------------------------------------------------ */
+/* 1. open_tty                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* A tty container: output through the pty master the shim got from runc. */
+TEST(tty_output)
+{
+    bundle_opts o = { .terminal = true,
+        .args_json = "[\"/bin/sh\",\"-c\",\"echo hello-tty; [ -t 0 ] && [ -t 1 ] && echo is-a-tty; exit 0\"]" };
+    make_container("tty", &o);
+    char *efifo = make_fifo(g_wd, "exit_fifo");
+    char *ofifo = make_fifo(g_wd, "stdout_fifo");
+    char *logp = wd_path("console.log");
+    char pj[2048];
+    snprintf(pj, sizeof pj,
+             "{\"exit_fifo\":\"%s\",\"open_tty\":true,\"isuladStdout\":\"%s\",\"logPath\":\"%s\","
+             "\"logMaxfile\":2,\"logMaxsize\":1048576,\"runtime\":\"runc\"}", efifo, ofifo, logp);
+    write_text(g_wd, "process.json", pj);
+    int efd = open_reader(efifo);
+    reader out = { .fd = open_reader(ofifo) };
+    pid_t shim = start_shim(NULL);
+
+    wait_created();
+    char *sock = wd_path("console-socket");
+    struct stat st;
+    /* terminal:true makes runc refuse a detached create without
+     * --console-socket, so a created container proves the shim passed it. */
+    CHECK(sh("grep -q '\"terminal\":true' %s/config.json", g_bundle) == 0);
+    CHECK(sh("runc --root %s/runc start %s", g_wd, g_id) == 0);
+
+    CHECK_MSG(read_until(&out, "hello-tty", WAIT_MS), "stdout FIFO got: \"%s\"", out.buf);
+    CHECK_MSG(read_until(&out, "is-a-tty", WAIT_MS), "container stdio is not a tty; FIFO got: \"%s\"", out.buf);
+    /* A pty turns \n into \r\n: proof the bytes went through a terminal. */
+    CHECK_MSG(strstr(out.buf, "hello-tty\r\n") != NULL, "no CRLF from the pty: \"%s\"", out.buf);
+    int status = -1;
+    CHECK_MSG(read_status(efd, &status, WAIT_MS) == 4, "no status in the exit FIFO");
+    CHECK_MSG(status == 0, "status %d", status);
+    CHECK_MSG(wait_shim(shim, WAIT_MS) == 0, "shim did not exit 0");
+    CHECK_MSG(log_has(logp, "stdout", "hello-tty"), "hello-tty not in %s", logp);
+    CHECK_MSG(log_has(logp, "stdout", "is-a-tty"), "is-a-tty not in %s", logp);
+    /* The console socket is gone once the master was received. */
+    CHECK_MSG(lstat(sock, &st) != 0, "console socket left behind");
+    expect_no_container();
+    close(efd);
+    close(out.fd);
+    free(sock); free(efifo); free(ofifo); free(logp);
+    finish_case();
+}
+
+/* resizeFifo: "<width> <height>" (iSulad's format) → TIOCSWINSZ on the pty.
+ * The container's SIGWINCH trap prints `stty size` ("<rows> <cols>"). */
+TEST(tty_resize)
+{
+    bundle_opts o = { .terminal = true,
+        .args_json = "[\"/bin/sh\",\"-c\","
+                     "\"trap 'echo size=$(stty size); exit 0' WINCH; echo before=$(stty size) ready; "
+                     "i=0; while [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; echo no-winch; exit 9\"]" };
+    make_container("resize", &o);
+    char *efifo = make_fifo(g_wd, "exit_fifo");
+    char *ofifo = make_fifo(g_wd, "stdout_fifo");
+    char *rfifo = make_fifo(g_wd, "resize_fifo");
+    char *logp = wd_path("console.log");
+    char pj[2048];
+    snprintf(pj, sizeof pj,
+             "{\"exit_fifo\":\"%s\",\"open_tty\":true,\"isuladStdout\":\"%s\",\"resizeFifo\":\"%s\","
+             "\"logPath\":\"%s\",\"runtime\":\"runc\"}", efifo, ofifo, rfifo, logp);
+    write_text(g_wd, "process.json", pj);
+    int efd = open_reader(efifo);
+    reader out = { .fd = open_reader(ofifo) };
+    pid_t shim = start_shim(NULL);
+    runc_start();
+
+    /* The trap is set before "before=" is printed. */
+    CHECK_MSG(read_until(&out, " ready", WAIT_MS), "stdout FIFO got: \"%s\"", out.buf);
+    tu_log("initial window: %s", strstr(out.buf, "before="));
+    /* The shim holds the resize FIFO open, so a writer opens without blocking. */
+    int rfd = open(rfifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    CHECK_MSG(rfd >= 0, "open resize fifo: %s", strerror(errno));
+    const char *size = "100 40";   /* width 100, height 40 */
+    CHECK(write(rfd, size, strlen(size)) == (ssize_t)strlen(size));
+    close(rfd);
+    CHECK_MSG(read_until(&out, "size=40 100", WAIT_MS), "container did not see 40 rows x 100 cols; got: \"%s\"",
+              out.buf);
+    int status = -1;
+    CHECK_MSG(read_status(efd, &status, WAIT_MS) == 4, "no status in the exit FIFO");
+    CHECK_MSG(status == 0, "status %d (9: no SIGWINCH reached the container)", status);
+    CHECK_MSG(wait_shim(shim, WAIT_MS) == 0, "shim did not exit 0");
+    CHECK_MSG(log_has(logp, "stdout", "size=40 100"), "size line not in %s", logp);
+    expect_no_container();
+    close(efd);
+    close(out.fd);
+    free(efifo); free(ofifo); free(rfifo); free(logp);
+    finish_case();
+}
+
+/* ------------------------------------------------------------------------ */
+/* 2. stdin                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void stdin_case(const char *tag, const char *args_json, bool close_writer,
+                       const char *expect, const char *log_line, int expect_status)
+{
+    bundle_opts o = { .terminal = false, .args_json = args_json };
+    make_container(tag, &o);
+    char *efifo = make_fifo(g_wd, "exit_fifo");
+    char *ififo = make_fifo(g_wd, "stdin_fifo");
+    char *ofifo = make_fifo(g_wd, "stdout_fifo");
+    char *logp = wd_path("console.log");
+    char pj[2048];
+    snprintf(pj, sizeof pj,
+             "{\"exit_fifo\":\"%s\",\"open_stdin\":true,\"isuladStdin\":\"%s\",\"isuladStdout\":\"%s\","
+             "\"logPath\":\"%s\",\"runtime\":\"runc\"}", efifo, ififo, ofifo, logp);
+    write_text(g_wd, "process.json", pj);
+    int efd = open_reader(efifo);
+    reader out = { .fd = open_reader(ofifo) };
+    pid_t shim = start_shim(NULL);
+    /* The shim opens its FIFOs before `runc create`: the reader is there. */
+    wait_created();
+    int ifd = open(ififo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    CHECK_MSG(ifd >= 0, "open stdin fifo for writing: %s (shim not reading it?)", strerror(errno));
+    CHECK(sh("runc --root %s/runc start %s", g_wd, g_id) == 0);
+    CHECK(write(ifd, "ping\n", 5) == 5);
+    if (close_writer) close(ifd);
+
+    CHECK_MSG(read_until(&out, expect, WAIT_MS), "stdout FIFO got: \"%s\"", out.buf);
+    int status = -1;
+    CHECK_MSG(read_status(efd, &status, WAIT_MS) == 4, "no status in the exit FIFO");
+    CHECK_MSG(status == expect_status, "status %d, expected %d", status, expect_status);
+    CHECK_MSG(wait_shim(shim, WAIT_MS) == 0, "shim did not exit 0");
+    CHECK_MSG(log_has(logp, "stdout", log_line), "%s not in %s", log_line, logp);
+    expect_no_container();
+    if (!close_writer) close(ifd);
+    close(efd);
+    close(out.fd);
+    free(efifo); free(ififo); free(ofifo); free(logp);
+    finish_case();
+}
+
+TEST(stdin_ping)
+{
+    stdin_case("stdin", "[\"/bin/sh\",\"-c\",\"read x; echo got-$x\"]", false, "got-ping", "got-ping", 0);
+}
+
+/* cat ends only on EOF: the writer closing must reach the container. */
+TEST(stdin_eof)
+{
+    stdin_case("stdineof", "[\"/bin/sh\",\"-c\",\"cat; echo eof-seen; exit 4\"]", true, "ping\neof-seen", "eof-seen", 4);
+}
+
+/* BUG probe (see report): a container that reads its stdin slowly. The
+ * container pipe fills (64 KiB) while the shim still has isulad's data; the
+ * shim must hold back (stop reading the FIFO), not drop input or close the
+ * container's stdin. Every byte written must reach `wc -c`. */
+TEST(stdin_slow_reader)
+{
+    bundle_opts o = { .args_json = "[\"/bin/sh\",\"-c\",\"sleep 1; echo count=$(wc -c)/\"]" };
+    make_container("stdinslow", &o);
+    char *efifo = make_fifo(g_wd, "exit_fifo");
+    char *ififo = make_fifo(g_wd, "stdin_fifo");
+    char *ofifo = make_fifo(g_wd, "stdout_fifo");
+    char pj[2048];
+    snprintf(pj, sizeof pj,
+             "{\"exit_fifo\":\"%s\",\"open_stdin\":true,\"isuladStdin\":\"%s\",\"isuladStdout\":\"%s\","
+             "\"runtime\":\"runc\"}", efifo, ififo, ofifo);
+    write_text(g_wd, "process.json", pj);
+    int efd = open_reader(efifo);
+    reader out = { .fd = open_reader(ofifo) };
+    pid_t shim = start_shim(NULL);
+    wait_created();
+    int ifd = open(ififo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    CHECK_MSG(ifd >= 0, "open stdin fifo: %s", strerror(errno));
+    CHECK(sh("runc --root %s/runc start %s", g_wd, g_id) == 0);
+    /* 256 KiB: four times a pipe. Blocks (bounded) while nobody reads. */
+    static char chunk[4096];
+    memset(chunk, 'x', sizeof chunk);
+    size_t total = 256 * 1024, sent = 0;
+    long long end = tu_now_ms() + WAIT_MS;
+    while (sent < total) {
+        int left = (int)(end - tu_now_ms());
+        CHECK_MSG(left > 0, "stdin FIFO: only %zu of %zu bytes taken", sent, total);
+        struct pollfd pf = { .fd = ifd, .events = POLLOUT };
+        if (poll(&pf, 1, left) <= 0) continue;
+        size_t want = total - sent < sizeof chunk ? total - sent : sizeof chunk;
+        ssize_t n = write(ifd, chunk, want);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        CHECK_MSG(n > 0, "write stdin fifo: %s", strerror(errno));
+        sent += (size_t)n;
+    }
+    close(ifd);
+    CHECK_MSG(read_until(&out, "/", WAIT_MS), "stdout FIFO got: \"%s\"", out.buf);
+    CHECK_MSG(strstr(out.buf, "count=262144/") != NULL,
+              "SHIM BUG: container read %s of 262144 stdin bytes (input dropped when its pipe was full)",
+              out.buf);
+    int status = -1;
+    CHECK_MSG(read_status(efd, &status, WAIT_MS) == 4, "no status in the exit FIFO");
+    CHECK_MSG(status == 0, "status %d", status);
+    CHECK_MSG(wait_shim(shim, WAIT_MS) == 0, "shim did not exit 0");
+    expect_no_container();
+    close(efd); close(out.fd);
+    free(efifo); free(ififo); free(ofifo);
+    finish_case();
+}
+
+/* open_tty + open_stdin: isulad's stdin goes into the pty master. */
+TEST(tty_stdin)
+{
+    bundle_opts o = { .terminal = true, .args_json = "[\"/bin/sh\",\"-c\",\"read x; echo got-$x\"]" };
+    make_container("ttyin", &o);
+    char *efifo = make_fifo(g_wd, "exit_fifo");
+    char *ififo = make_fifo(g_wd, "stdin_fifo");
+    char *ofifo = make_fifo(g_wd, "stdout_fifo");
+    char pj[2048];
+    snprintf(pj, sizeof pj,
+             "{\"exit_fifo\":\"%s\",\"open_tty\":true,\"open_stdin\":true,\"isuladStdin\":\"%s\","
+             "\"isuladStdout\":\"%s\",\"runtime\":\"runc\"}", efifo, ififo, ofifo);
+    write_text(g_wd, "process.json", pj);
+    int efd = open_reader(efifo);
+    reader out = { .fd = open_reader(ofifo) };
+    pid_t shim = start_shim(NULL);
+    wait_created();
+    int ifd = open(ififo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    CHECK_MSG(ifd >= 0, "open stdin fifo: %s", strerror(errno));
+    CHECK(sh("runc --root %s/runc start %s", g_wd, g_id) == 0);
+    CHECK(write(ifd, "ping\n", 5) == 5);
+    CHECK_MSG(read_until(&out, "got-ping", WAIT_MS), "stdout FIFO got: \"%s\"", out.buf);
+    int status = -1;
+    CHECK_MSG(read_status(efd, &status, WAIT_MS) == 4, "no status in the exit FIFO");
+    CHECK_MSG(status == 0, "status %d", status);
+    CHECK_MSG(wait_shim(shim, WAIT_MS) == 0, "shim did not exit 0");
+    expect_no_container();
+    close(ifd); close(efd); close(out.fd);
+    free(efifo); free(ififo); free(ofifo);
+    finish_case();
+}
+
+/* ------------------------------------------------------------------------ */
+/* 3. runtime failure                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Last "level":"error" msg of runc's log.json (malloc()ed), or NULL. */
+static char *runc_last_error(void)
+{
+    char *p = wd_path("log.json");
+    char *text = tu_read_file(p, NULL);
+    free(p);
+    if (text == NULL) return NULL;
+    char *msg = NULL;
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        yajl_val doc = tu_json_parse(line);
+        if (doc == NULL) continue;
+        const char *level = tu_json_str(doc, "level");
+        const char *m = tu_json_str(doc, "msg");
+        if (level != NULL && m != NULL && strcmp(level, "error") == 0) {
+            free(msg);
+            msg = strdup(m);
+        }
+        yajl_tree_free(doc);
+    }
+    free(text);
+    return msg;
+}
+
+static void runtime_fail_case(const char *tag, const bundle_opts *o)
+{
+    make_container(tag, o);
+    char *efifo = make_fifo(g_wd, "exit_fifo");
+    char pj[1024];
+    snprintf(pj, sizeof pj, "{\"exit_fifo\":\"%s\",\"open_tty\":%s,\"runtime\":\"runc\"}", efifo,
+             o->terminal ? "true" : "false");
+    write_text(g_wd, "process.json", pj);
+    int efd = open_reader(efifo);
+    pid_t shim = start_shim(NULL);
+    int rc = wait_shim(shim, WAIT_MS);
+    CHECK_MSG(rc == 1, "shim exit %d, expected 1", rc);
+
+    char *err_path = wd_path("shim.err");
+    char *err = tu_read_file(err_path, NULL);
+    CHECK_MSG(err != NULL && err[0] != '\0', "nothing on the shim's stderr");
+    char *runc_err = runc_last_error();
+    CHECK_MSG(runc_err != NULL, "runc logged no error in log.json");
+    tu_log("runc: %s", runc_err);
+    tu_log("shim stderr: %s", err);
+    if (o->terminal)
+        CHECK_MSG(strstr(runc_err, "console socket") == NULL, "runc got no --console-socket: %s", runc_err);
+    CHECK_MSG(strstr(err, runc_err) != NULL, "runc's error \"%s\" not on the shim's stderr \"%s\"", runc_err, err);
+    /* No status for a container that never ran: EOF with no bytes. */
+    int status = -1;
+    int got = read_status(efd, &status, 5000);
+    CHECK_MSG(got == 0, "exit FIFO: %d bytes (status %d), expected EOF", got, status);
+    char *rec = wd_path("exit.json");
+    struct stat st;
+    CHECK_MSG(lstat(rec, &st) != 0 && errno == ENOENT, "exit.json written for a failed create");
+    expect_no_container();
+    close(efd);
+    free(rec); free(runc_err); free(err); free(err_path); free(efifo);
+    finish_case();
+}
+
+TEST(runtime_fail_rootfs)
+{
+    bundle_opts o = { .args_json = "[\"/bin/sh\",\"-c\",\"exit 0\"]", .root_path = "/nonexistent/shimio-rootfs" };
+    runtime_fail_case("failroot", &o);
+}
+
+/* A tty container whose args[0] is missing: runc hands over the pty master
+ * first, then fails; the shim must still report the failure. */
+TEST(runtime_fail_tty)
+{
+    bundle_opts o = { .terminal = true, .args_json = "[\"/bin/no-such-binary\"]" };
+    runtime_fail_case("failtty", &o);
+}
+
+/* runc 1.1 looks args[0] up before create returns. */
+TEST(runtime_fail_args)
+{
+    bundle_opts o = { .args_json = "[\"/bin/no-such-binary\"]" };
+    runtime_fail_case("failargs", &o);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 4. engine down + supervisor_exit_record                                   */
+/* ------------------------------------------------------------------------ */
+
+TEST(engine_down)
+{
+    bundle_opts o = { .args_json = "[\"/bin/sh\",\"-c\",\"exit 42\"]" };
+    make_container("down", &o);
+    char *efifo = make_fifo(g_wd, "exit_fifo");
+    char pj[1024];
+    snprintf(pj, sizeof pj, "{\"exit_fifo\":\"%s\",\"runtime\":\"runc\"}", efifo);
+    write_text(g_wd, "process.json", pj);
+    /* A stale record from an earlier run must not survive the start. */
+    write_text(g_wd, "exit.json", "{\"exit_code\":7,\"signal\":0,\"pid\":1,\"start_time\":1,\"time\":\"x\"}");
+    int efd = open_reader(efifo);
+    pid_t shim = start_shim(NULL);
+    wait_created();
+    char *rec = wd_path("exit.json");
+    struct stat st;
+    CHECK_MSG(lstat(rec, &st) != 0, "stale exit.json not removed at start");
+    int code = -1;
+    CHECK_MSG(supervisor_exit_record(g_wd, &code) == -1 && errno == ENOENT,
+              "exit record before the container ran: code %d errno %d", code, errno);
+    /* The engine goes away: the shim's FIFO write will find no reader. */
+    close(efd);
+    CHECK(sh("runc --root %s/runc start %s", g_wd, g_id) == 0);
+    int rc = wait_shim(shim, WAIT_MS);
+    CHECK_MSG(rc == 0, "shim exit %d with no FIFO reader, expected 0", rc);
+    /* The status went to stdout too. */
+    char *outp = wd_path("shim.out");
+    size_t len = 0;
+    char *out = tu_read_file(outp, &len);
+    CHECK_MSG(out != NULL && len == 4, "shim stdout: %zu bytes", len);
+    int st_out;
+    memcpy(&st_out, out, 4);
+    CHECK_MSG(st_out == 42, "stdout status %d", st_out);
+
+    code = -1;
+    CHECK_MSG(supervisor_exit_record(g_wd, &code) == 0, "supervisor_exit_record: errno %d", errno);
+    CHECK_MSG(code == 42, "record code %d, expected 42", code);
+    CHECK_MSG(lstat(rec, &st) == 0 && (st.st_mode & 0777) == 0600, "exit.json mode %o", st.st_mode & 0777);
+    char *text = tu_read_file(rec, NULL);
+    yajl_val doc = text ? tu_json_parse(text) : NULL;
+    CHECK_MSG(doc != NULL, "exit.json is not JSON");
+    CHECK(tu_json_int(doc, "exit_code") == 42);
+    CHECK(tu_json_int(doc, "signal") == 0);
+    CHECK(tu_json_int(doc, "pid") > 0);
+    CHECK(tu_json_int(doc, "start_time") > 0);
+    const char *t = tu_json_str(doc, "time");
+    CHECK_MSG(t != NULL && strlen(t) == 30 && t[29] == 'Z' && t[19] == '.', "time \"%s\"", t ? t : "(null)");
+    yajl_tree_free(doc);
+    expect_no_container();
+    free(text); free(out); free(outp); free(rec); free(efifo);
+    finish_case();
+}
+
+TEST(exit_record_errors)
+{
+    char *dir = tu_mkdtemp("exitrec");
+    char *rec = tu_path_join(dir, "exit.json");
+    int code = -1;
+    /* No record, no directory. */
+    ASSERT_FAILS(supervisor_exit_record(dir, &code), ENOENT);
+    char *gone = tu_path_join(dir, "no-such-dir");
+    ASSERT_FAILS(supervisor_exit_record(gone, &code), ENOENT);
+    ASSERT_FAILS(supervisor_exit_record(NULL, &code), EINVAL);
+    /* A good record reads back. */
+    const char *good = "{\"exit_code\":143,\"signal\":15,\"pid\":12,\"start_time\":34,"
+                       "\"time\":\"2024-01-01T00:00:00.000000000Z\"}";
+    tu_write_file(rec, good, strlen(good));
+    ASSERT_OK(supervisor_exit_record(dir, &code));
+    ASSERT_EQ(code, 143);
+    ASSERT_FAILS(supervisor_exit_record(dir, NULL), EINVAL);
+    /* Damaged: truncated, not JSON, out of range, inconsistent, empty. */
+    const char *bad[] = {
+        "{\"exit_code\":143,\"signal\":15,\"pid\":",
+        "garbage",
+        "",
+        "{\"exit_code\":300,\"signal\":0,\"pid\":12,\"start_time\":34,\"time\":\"t\"}",
+        "{\"exit_code\":-1,\"signal\":0,\"pid\":12,\"start_time\":34,\"time\":\"t\"}",
+        "{\"exit_code\":\"0\",\"signal\":0,\"pid\":12,\"start_time\":34,\"time\":\"t\"}",
+        "{\"exit_code\":137,\"signal\":15,\"pid\":12,\"start_time\":34,\"time\":\"t\"}",
+        "[0]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tu_write_file(rec, bad[i], strlen(bad[i]));
+        code = -1;
+        errno = 0;
+        int r = supervisor_exit_record(dir, &code);
+        ASSERT_MSG(r == -1 && errno == EINVAL, "record \"%s\": %d/errno %d (code %d), expected -1/EINVAL",
+                   bad[i], r, errno, code);
+    }
+    /* A symlink to a good record is refused, not followed. */
+    char *real = tu_path_join(dir, "real.json");
+    tu_write_file(real, good, strlen(good));
+    ASSERT_OK(unlink(rec));
+    ASSERT_OK(symlink(real, rec));
+    code = -1;
+    errno = 0;
+    int r = supervisor_exit_record(dir, &code);
+    ASSERT_MSG(r == -1 && errno == EINVAL, "symlinked exit.json: %d/errno %d (code %d)", r, errno, code);
+    /* So is a symlinked state dir. */
+    ASSERT_OK(unlink(rec));
+    tu_write_file(rec, good, strlen(good));
+    char *link = tu_path_join(dir, "link");
+    ASSERT_OK(symlink(dir, link));
+    errno = 0;
+    r = supervisor_exit_record(link, &code);
+    ASSERT_MSG(r == -1 && errno == EINVAL, "symlinked state dir: %d/errno %d", r, errno);
+    /* A FIFO named exit.json must not block the caller. */
+    ASSERT_OK(unlink(rec));
+    ASSERT_OK(mkfifo(rec, 0600));
+    long long t0 = tu_now_ms();
+    errno = 0;
+    r = supervisor_exit_record(dir, &code);
+    ASSERT_MSG(r == -1 && errno == EINVAL, "FIFO exit.json: %d/errno %d", r, errno);
+    ASSERT(tu_now_ms() - t0 < 2000);
+    free(link); free(real); free(gone); free(rec);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 5. oom_score_adj                                                          */
+/* ------------------------------------------------------------------------ */
+
+static int read_oom(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/oom_score_adj", (int)pid);
+    char *t = tu_read_file(path, NULL);
+    if (t == NULL) {
+        tu_log("read %s: %s", path, strerror(errno));
+        return -99999;
+    }
+    int v = atoi(t);
+    free(t);
+    return v;
+}
+
+/* Whether a child of this process may set oom_score_adj -1000 on itself:
+ * needs CAP_SYS_RESOURCE, which some sandboxes drop even for root. */
+static bool can_set_oom_min(void)
+{
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        _exit(fd >= 0 && write(fd, "-1000", 5) == 5 ? 0 : 1);
+    }
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+TEST(oom_restore)
+{
+    bool privileged = can_set_oom_min();
+    if (!privileged)
+        tu_log("NOTE: no CAP_SYS_RESOURCE here: the shim cannot go to -1000; checking the "
+               "refusal is survived and the original value reaches the container");
+    /* The container holds on `read` until the test has looked at the shim. */
+    bundle_opts o = { .args_json = "[\"/bin/sh\",\"-c\",\"echo oom=$(cat /proc/self/oom_score_adj)/; read x; exit 0\"]" };
+    make_container("oom", &o);
+    char *efifo = make_fifo(g_wd, "exit_fifo");
+    char *ififo = make_fifo(g_wd, "stdin_fifo");
+    char *ofifo = make_fifo(g_wd, "stdout_fifo");
+    char pj[2048];
+    snprintf(pj, sizeof pj,
+             "{\"exit_fifo\":\"%s\",\"open_stdin\":true,\"isuladStdin\":\"%s\",\"isuladStdout\":\"%s\","
+             "\"runtime\":\"runc\"}", efifo, ififo, ofifo);
+    write_text(g_wd, "process.json", pj);
+    int efd = open_reader(efifo);
+    reader out = { .fd = open_reader(ofifo) };
+    pid_t shim = start_shim("100");
+    wait_created();
+    int shim_oom = read_oom(shim);
+    if (privileged) {
+        CHECK_MSG(shim_oom == -1000, "shim oom_score_adj %d, expected -1000", shim_oom);
+    } else {
+        CHECK_MSG(shim_oom == 100, "shim oom_score_adj %d, expected 100 (refused -1000)", shim_oom);
+        CHECK_MSG(sh("grep -q oom_score_adj %s/shim.err", g_wd) == 0, "no warning about the refused -1000");
+    }
+    /* The container's init (runc init until `runc start`) came from the runtime. */
+    char *pidp = wd_path("pid");
+    char *pidt = tu_read_file(pidp, NULL);
+    CHECK(pidt != NULL);
+    pid_t cpid = (pid_t)atoi(pidt);
+    int init_oom = read_oom(cpid);
+    CHECK_MSG(init_oom == 100, "container init oom_score_adj %d, expected 100", init_oom);
+    int ifd = open(ififo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    CHECK_MSG(ifd >= 0, "open stdin fifo: %s", strerror(errno));
+    CHECK(sh("runc --root %s/runc start %s", g_wd, g_id) == 0);
+    CHECK_MSG(read_until(&out, "/", WAIT_MS), "stdout FIFO got: \"%s\"", out.buf);
+    CHECK_MSG(strstr(out.buf, "oom=100/") != NULL, "container saw \"%s\", expected oom=100", out.buf);
+    shim_oom = read_oom(shim);
+    CHECK_MSG(shim_oom == (privileged ? -1000 : 100), "shim oom_score_adj %d while the container runs", shim_oom);
+    CHECK(write(ifd, "go\n", 3) == 3);
+    int status = -1;
+    CHECK_MSG(read_status(efd, &status, WAIT_MS) == 4, "no status in the exit FIFO");
+    CHECK_MSG(status == 0, "status %d", status);
+    CHECK_MSG(wait_shim(shim, WAIT_MS) == 0, "shim did not exit 0");
+    expect_no_container();
+    close(ifd); close(efd); close(out.fd);
+    free(pidt); free(pidp); free(efifo); free(ififo); free(ofifo);
+    finish_case();
+}
+
+/* ------------------------------------------------------------------------ */
+/* 6. exec without timeout                                                   */
+/* ------------------------------------------------------------------------ */
+
+static void exec_case(bool tty)
+{
+    /* The container waits on stdin so the test decides when it ends. */
+    bundle_opts o = { .args_json = "[\"/bin/sh\",\"-c\",\"read x; exit 5\"]" };
+    make_container("exec", &o);
+    char *efifo = make_fifo(g_wd, "exit_fifo");
+    char *ififo = make_fifo(g_wd, "stdin_fifo");
+    char pj[2048];
+    snprintf(pj, sizeof pj, "{\"exit_fifo\":\"%s\",\"open_stdin\":true,\"isuladStdin\":\"%s\",\"runtime\":\"runc\"}",
+             efifo, ififo);
+    write_text(g_wd, "process.json", pj);
+    int efd = open_reader(efifo);
+    pid_t shim = start_shim(NULL);
+    wait_created();
+    int ifd = open(ififo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    CHECK_MSG(ifd >= 0, "open stdin fifo: %s", strerror(errno));
+    CHECK(sh("runc --root %s/runc start %s", g_wd, g_id) == 0);
+
+    /* <wd>/exec/<exec id>, as iSulad lays it out. */
+    char *exec_root = wd_path("exec");
+    tu_mkdir(exec_root);
+    char *ex = tu_path_join(exec_root, "e1");
+    tu_mkdir(ex);
+    char *xofifo = make_fifo(ex, "stdout_fifo");
+    char *xlog = tu_path_join(ex, "console.log");
+    snprintf(pj, sizeof pj,
+             "{\"exec\":true,\"runtime\":\"runc\",\"isuladStdout\":\"%s\",\"logPath\":\"%s\","
+             "\"args\":[\"/bin/sh\",\"-c\",\"echo exec-ok; exit 3\"],\"cwd\":\"/\",\"env\":[\"PATH=/bin\"],"
+             "\"user\":{\"uid\":0,\"gid\":0},\"terminal\":%s}", xofifo, xlog, tty ? "true" : "false");
+    write_text(ex, "process.json", pj);
+    reader xout = { .fd = open_reader(xofifo) };
+    pid_t xshim = start_shim_in(ex, NULL, NULL);
+    int rc = wait_shim(xshim, WAIT_MS);
+    CHECK_MSG(rc == 0, "exec shim exit %d, expected 0", rc);
+    CHECK_MSG(read_until(&xout, tty ? "exec-ok\r\n" : "exec-ok\n", 5000), "exec stdout FIFO got: \"%s\"", xout.buf);
+    CHECK_MSG(log_has(xlog, "stdout", "exec-ok"), "exec-ok not in %s", xlog);
+    /* iSulad reads an exec's status from the shim's stdout. */
+    char *outp = tu_path_join(ex, "shim.out");
+    size_t len = 0;
+    char *outb = tu_read_file(outp, &len);
+    CHECK_MSG(outb != NULL && len == 4, "exec shim stdout: %zu bytes", len);
+    int xs;
+    memcpy(&xs, outb, 4);
+    CHECK_MSG(xs == 3, "exec status %d, expected 3", xs);
+    /* Exec shims write no exit record, and the container's is not there yet. */
+    char *xrec = tu_path_join(ex, "exit.json");
+    struct stat st;
+    CHECK_MSG(lstat(xrec, &st) != 0 && errno == ENOENT, "exec shim wrote %s", xrec);
+    char *rec = wd_path("exit.json");
+    CHECK_MSG(lstat(rec, &st) != 0, "container exit.json while it runs");
+    /* The container is untouched by the exec's end. */
+    CHECK(sh("runc --root %s/runc state %s | grep -q '\"status\": \"running\"'", g_wd, g_id) == 0);
+    int status = -1;
+    CHECK_MSG(read_status(efd, &status, 300) == -1, "container status arrived early: %d", status);
+
+    CHECK(write(ifd, "end\n", 4) == 4);
+    CHECK_MSG(read_status(efd, &status, WAIT_MS) == 4, "no container status");
+    CHECK_MSG(status == 5, "container status %d, expected 5", status);
+    CHECK_MSG(wait_shim(shim, WAIT_MS) == 0, "container shim did not exit 0");
+    CHECK(lstat(xrec, &st) != 0);
+    expect_no_container();
+    close(ifd); close(efd); close(xout.fd);
+    free(rec); free(xrec); free(outb); free(outp); free(xlog); free(xofifo); free(ex); free(exec_root);
+    free(efifo); free(ififo);
+    finish_case();
+}
+
+TEST(exec_status) { exec_case(false); }
+
+/* "terminal": true in the exec's process.json: runc exec gets a console
+ * socket too; the pty's CRLF shows the output went through it. */
+TEST(exec_tty) { exec_case(true); }
+
+static const tu_case cases[] = {
+    TU_CASE(tty_output),
+    TU_CASE(tty_resize),
+    TU_CASE(stdin_ping),
+    TU_CASE(stdin_eof),
+    TU_CASE(stdin_slow_reader),
+    TU_CASE(tty_stdin),
+    TU_CASE(runtime_fail_tty),
+    TU_CASE(runtime_fail_rootfs),
+    TU_CASE(runtime_fail_args),
+    TU_CASE(engine_down),
+    TU_CASE(exit_record_errors),
+    TU_CASE(oom_restore),
+    TU_CASE(exec_status),
+    TU_CASE(exec_tty),
+};
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    return TU_MAIN(argc, argv, cases);
+}
