@@ -91,7 +91,7 @@ let package = Package(
             path: "shim",
             // One section per function, so the symbol order can pick the
             // shim's hot functions out of each file.
-            swiftSettings: [.unsafeFlags(["-function-sections"])],
+            swiftSettings: [.unsafeFlags(["-Xfrontend", "-function-sections"])],
             linkerSettings: [.unsafeFlags(shimLinkerFlags)]
         ),
         .testTarget(

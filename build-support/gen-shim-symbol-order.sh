@@ -20,6 +20,7 @@ SCRATCH=${1:-.build}
 OUT=build-support/shim-symbol-order.txt
 TMP=$(mktemp -d /tmp/shim-order.XXXXXX)
 # The link map says which input section holds each function.
+rm -f "$SCRATCH/release/isulad-shim"  # relink: SwiftPM does not track the order file
 swift build -c release --scratch-path "$SCRATCH" --product isulad-shim -Xlinker -Map="$TMP/link.map" >/dev/null
 SHIM=$(realpath "$SCRATCH/release/isulad-shim")
 ID=order$$
@@ -50,13 +51,16 @@ for _ in $(seq 1 600); do [ -s "$TMP/wd/pid" ] && break; sleep 0.05; done
 [ -s "$TMP/wd/pid" ] || { cat "$TMP/shim.err" >&2; echo "container not created" >&2; exit 1; }
 runc --root "$TMP/wd/runc" start "$ID"
 sleep 1
+# Dump what start-up ran; the final profile then holds the wait loop and the
+# exit path, which go first (they are what a long-lived shim keeps mapped).
+callgrind_control -d "$SHIM_PID" >/dev/null
 runc --root "$TMP/wd/runc" kill "$ID" KILL
 wait "$SHIM_PID" || true
 
 # Functions of the shim binary itself (not libc, not valgrind's preload).
-python3 - "$TMP/callgrind.out" "$TMP/shim" "$TMP/link.map" > "$OUT" <<'PY'
+python3 - "$TMP/shim" "$TMP/link.map" "$TMP/callgrind.out" "$TMP"/callgrind.out.*[0-9] > "$OUT" <<'PY'
 import bisect, re, sys
-path, binary, linkmap = sys.argv[1:4]
+binary, linkmap, profiles = sys.argv[1], sys.argv[2], sys.argv[3:]
 BIG = 16 * 1024
 # Input sections of the link map: (address, size).
 sections = []
@@ -72,33 +76,35 @@ starts = [a for a, _ in sections]
 def in_big_section(addr):
     i = bisect.bisect_right(starts, addr) - 1
     return i >= 0 and sections[i][0] <= addr < sections[i][0] + sections[i][1] and sections[i][1] > BIG
-obs, fns, seen, order = {}, {}, set(), []
-cur_ob = cur_fn = None
-addr = 0
-for line in open(path, errors='replace'):
-    m = re.match(r'^(c?)(ob|fn)=\((\d+)\)(?: (.*))?$', line.rstrip('\n'))
-    if not m:
-        tok = line.split()[0] if line.strip() else ''
-        if tok.startswith('0x'):
-            addr = int(tok, 16)
-        elif tok[:1] in ('+', '-'):
-            addr += int(tok)
-        else:
-            continue
-        if cur_ob == binary and cur_fn and cur_fn not in seen:
-            seen.add(cur_fn)
-            if not in_big_section(addr):
-                order.append(cur_fn)
-        continue
-    callee, kind, ident, name = m.groups()
-    table = obs if kind == 'ob' else fns
-    if name is not None:
-        table[ident] = name
-    if not callee:
-        if kind == 'ob':
-            cur_ob = obs[ident]
-        else:
-            cur_fn = fns[ident]
+seen, order = set(), []
+for path in profiles:
+  obs, fns = {}, {}
+  cur_ob = cur_fn = None
+  addr = 0
+  for line in open(path, errors='replace'):
+      m = re.match(r'^(c?)(ob|fn)=\((\d+)\)(?: (.*))?$', line.rstrip('\n'))
+      if not m:
+          tok = line.split()[0] if line.strip() else ''
+          if tok.startswith('0x'):
+              addr = int(tok, 16)
+          elif tok[:1] in ('+', '-'):
+              addr += int(tok)
+          else:
+              continue
+          if cur_ob == binary and cur_fn and cur_fn not in seen:
+              seen.add(cur_fn)
+              if not in_big_section(addr):
+                  order.append(cur_fn)
+          continue
+      callee, kind, ident, name = m.groups()
+      table = obs if kind == 'ob' else fns
+      if name is not None:
+          table[ident] = name
+      if not callee:
+          if kind == 'ob':
+              cur_ob = obs[ident]
+          else:
+              cur_fn = fns[ident]
 names = []
 for f in order:
     f = f.split("'")[0]          # callgrind's recursion-depth suffix

@@ -1,4 +1,5 @@
 import Glibc
+import Cleaner
 import Platform
 import Testing
 
