@@ -22,7 +22,13 @@ SAN_CTEST_ARGS ?= -E 'install_pkgconfig'
 
 # Debug builds: better stacks, and sanitizers need no optimiser. lld: gold
 # cannot export ASan's per-register check symbols and warns once per symbol.
-SAN_SWIFT_BUILD = $(SWIFT) build -c debug -j $(JOBS) --build-tests -Xswiftc -use-ld=lld
+# SUPERVISOR_SANITIZER_BUILD tells Package.swift to link the shim without
+# -static-stdlib: its --exclude-libs ALL would hide the sanitizer runtime's
+# interceptors (malloc, free, ...) inside the shim executable.
+SAN_SWIFT = SUPERVISOR_SANITIZER_BUILD=1 $(SWIFT)
+SAN_SWIFT_BUILD = $(SAN_SWIFT) build -c debug -j $(JOBS) --build-tests -Xswiftc -use-ld=lld
+# The shim the C suites run; the sanitized one by default.
+SAN_SHIM ?=
 
 SAN_SYMBOLIZER = $(if $(wildcard $(SWIFT_BIN)/llvm-symbolizer),$(SWIFT_BIN)/llvm-symbolizer,llvm-symbolizer)
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initialization_order=1:detect_stack_use_after_return=1 \
@@ -43,7 +49,7 @@ define san_c_suites
 	      "-DCMAKE_C_FLAGS=$(3) -fno-omit-frame-pointer" \
 	      "-DCMAKE_EXE_LINKER_FLAGS=$(3) -fuse-ld=lld $(4)" \
 	      -DSUPERVISOR_LIB_DIR=$(CURDIR)/$(2)/debug \
-	      -DSUPERVISOR_SHIM=$(CURDIR)/$(2)/debug/isulad-shim >/dev/null
+	      -DSUPERVISOR_SHIM=$(or $(SAN_SHIM),$(CURDIR)/$(2)/debug/isulad-shim) >/dev/null
 	cmake --build build/tests-$(1) -j $(JOBS)
 	$($(1)_ENV) ctest --test-dir build/tests-$(1) --output-on-failure --timeout 600 $(SAN_CTEST_ARGS)
 endef
@@ -52,14 +58,14 @@ tsan_ENV = $(TSAN_ENV)
 
 check-asan: deps
 	$(SAN_SWIFT_BUILD) --scratch-path $(ASAN_SCRATCH) --sanitize address
-	$(ASAN_ENV) $(SWIFT) test -c debug --scratch-path $(ASAN_SCRATCH) --sanitize address --skip-build
+	$(ASAN_ENV) $(SAN_SWIFT) test -c debug --scratch-path $(ASAN_SCRATCH) --sanitize address --skip-build
 	$(call san_c_suites,asan,$(ASAN_SCRATCH),-fsanitize=address,)
 
 # Swift's clang links a TSan runtime that also intercepts libdispatch, so
 # the C executables need the toolchain's libdispatch and BlocksRuntime.
 check-tsan: deps
 	$(SAN_SWIFT_BUILD) --scratch-path $(TSAN_SCRATCH) --sanitize thread
-	$(TSAN_ENV) $(SWIFT) test -c debug --scratch-path $(TSAN_SCRATCH) --sanitize thread --skip-build
+	$(TSAN_ENV) $(SAN_SWIFT) test -c debug --scratch-path $(TSAN_SCRATCH) --sanitize thread --skip-build
 	$(call san_c_suites,tsan,$(TSAN_SCRATCH),-fsanitize=thread,$(TSAN_C_LINK))
 
 TSAN_C_LINK = -L$(SWIFT_RT_DIR) -ldispatch -lBlocksRuntime -Wl,-rpath,$(SWIFT_RT_DIR)
