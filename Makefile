@@ -23,7 +23,7 @@ deps:
 build: deps
 	$(SWIFT) build -c release -j $(JOBS)
 	@# Engines link against the SONAME; make the build dir look like an install.
-	ln -sf libsupervisor.so $(BUILD)/libsupervisor.so.1
+	ln -sfn libsupervisor.so $(BUILD)/.libsupervisor.so.1.tmp && mv -Tf $(BUILD)/.libsupervisor.so.1.tmp $(BUILD)/libsupervisor.so.1
 
 check: build check-swift check-c
 
