@@ -10,7 +10,7 @@ nonisolated(unsafe) var childWakeFD: Int32 = -1
 /// the json-file log, isulad's stdin to the container, window sizes to the
 /// pty, SIGCHLD to reaping. One thread, one epoll set.
 struct IOLoop {
-    enum Tag: UInt64 { case wake = 0, stdout, stderr, stdin, resize }
+    enum Tag: UInt64 { case wake = 0, stdout, stderr, stdin, resize, stdinWritable }
 
     let epoll: Epoll
     let wakeRead: Int32
@@ -23,6 +23,13 @@ struct IOLoop {
     /// Where isulad's stdin goes: the stdin pipe or the pty master.
     var containerIn: Int32 = -1
     var containerInIsPipe = true
+    /// isulad's stdin the container has not taken yet. While it is not empty
+    /// the stdin FIFO is not read (back-pressure to the engine), and the
+    /// container side is watched for room instead.
+    var stdinBacklog: [UInt8] = []
+    /// The stdin FIFO reached EOF while a backlog was pending: close the
+    /// container's stdin once the backlog is written.
+    var stdinEOFPending = false
     var resizeFifo: Int32 = -1
     var pty: Int32 = -1
     var log: JSONFileLog?
@@ -77,6 +84,10 @@ struct IOLoop {
         var childEvent = false
         for i in 0..<n {
             let ev = events[i]
+            if ev.events & EPOLLOUT.rawValue != 0 && Tag(rawValue: ev.data.u64) == .stdout {
+                // The pty master doubles as stdin: room to write the backlog.
+                flushStdinBacklog()
+            }
             switch Tag(rawValue: ev.data.u64) {
             case .wake:
                 var sink = [UInt8](repeating: 0, count: 64)
@@ -86,6 +97,7 @@ struct IOLoop {
             case .stderr: copyOutput(1)
             case .stdin: copyStdin()
             case .resize: applyResize()
+            case .stdinWritable: flushStdinBacklog()
             case nil: break
             }
         }
@@ -128,6 +140,7 @@ struct IOLoop {
     }
 
     private mutating func copyStdin() {
+        guard stdinBacklog.isEmpty else { return }
         let n = buffer.withUnsafeMutableBytes { read(stdinFifo, $0.baseAddress, $0.count) }
         if n < 0 && (cp_errno() == EINTR || cp_errno() == EAGAIN) { return }
         if n <= 0 {
@@ -135,17 +148,83 @@ struct IOLoop {
             try? epoll.remove(stdinFifo)
             close(stdinFifo)
             stdinFifo = -1
-            if containerInIsPipe && containerIn >= 0 { close(containerIn); containerIn = -1 }
+            closeContainerStdin()
             return
         }
         guard containerIn >= 0 else { return }
-        buffer.withUnsafeBytes { p in
-            do throws(Errno) { try FileIO.writeAll(containerIn, UnsafeRawBufferPointer(rebasing: p[0..<n])) } catch {
-                ShimLog.warning("write container stdin: \(error)")
-                if containerInIsPipe { close(containerIn) }
-                containerIn = -1
+        let written = writeSome(containerIn, buffer, 0..<n)
+        if written < 0 {
+            ShimLog.warning("write container stdin: \(Errno(rawValue: cp_errno()))")
+            dropContainerStdin()
+        } else if written < n {
+            stdinBacklog = Array(buffer[written..<n])
+            waitForStdinRoom(true)
+        }
+    }
+
+    /// Writes the backlog; when it is gone, reads the stdin FIFO again.
+    private mutating func flushStdinBacklog() {
+        guard !stdinBacklog.isEmpty, containerIn >= 0 else { return }
+        let written = writeSome(containerIn, stdinBacklog, 0..<stdinBacklog.count)
+        if written < 0 {
+            ShimLog.warning("write container stdin: \(Errno(rawValue: cp_errno()))")
+            dropContainerStdin()
+            return
+        }
+        stdinBacklog.removeFirst(written)
+        guard stdinBacklog.isEmpty else { return }
+        waitForStdinRoom(false)
+        if stdinEOFPending { closeContainerStdin() }
+    }
+
+    /// Switches between reading the stdin FIFO and waiting for the container
+    /// side to accept more.
+    private mutating func waitForStdinRoom(_ waiting: Bool) {
+        if stdinFifo >= 0 {
+            // Out of the set while waiting: a hang-up is reported even with
+            // no events asked for, and would spin the loop.
+            if waiting {
+                try? epoll.remove(stdinFifo)
+            } else {
+                try? epoll.add(stdinFifo, events: .input, data: Tag.stdin.rawValue)
             }
         }
+        if containerIn == output[0] && outputOpen[0] {
+            try? epoll.modify(containerIn, events: waiting ? [.input, .output] : .input, data: Tag.stdout.rawValue)
+        } else if waiting {
+            try? epoll.add(containerIn, events: .output, data: Tag.stdinWritable.rawValue)
+        } else {
+            try? epoll.remove(containerIn)
+        }
+    }
+
+    private mutating func closeContainerStdin() {
+        guard stdinBacklog.isEmpty else {
+            stdinEOFPending = true
+            return
+        }
+        if containerInIsPipe && containerIn >= 0 { close(containerIn); containerIn = -1 }
+    }
+
+    private mutating func dropContainerStdin() {
+        if !stdinBacklog.isEmpty { waitForStdinRoom(false) }
+        stdinBacklog.removeAll()
+        if containerInIsPipe { close(containerIn) }
+        containerIn = -1
+    }
+
+    /// Writes what fits without blocking: bytes written (possibly fewer than
+    /// asked when the other side is full), or -1 on a real error.
+    private func writeSome(_ fd: Int32, _ bytes: [UInt8], _ range: Range<Int>) -> Int {
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, range.upperBound - offset) }
+            if n > 0 { offset += n; continue }
+            if n < 0 && cp_errno() == EINTR { continue }
+            if n < 0 && cp_errno() == EAGAIN { break }
+            return -1
+        }
+        return offset - range.lowerBound
     }
 
     /// "<width> <height>" per write, as iSulad sends it.

@@ -24,8 +24,8 @@
  *   exec_tty        the same with "terminal": true (console socket for exec).
  *   tty_stdin, stdin_eof, runtime_fail_tty: variations of the above.
  *   stdin_slow_reader
- *                   SHIM BUG probe: stdin must not be dropped when the
- *                   container's stdin pipe is full (fails today).
+ *                   256 KiB of stdin to a container that reads late: nothing
+ *                   dropped when its stdin pipe is full (back-pressure).
  *
  * Every wait is bounded; every case deletes its container (runc delete
  * --force) on success and on failure.
