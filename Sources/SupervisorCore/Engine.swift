@@ -68,11 +68,16 @@ public final class Engine: @unchecked Sendable {
         try lifecycle.withLock { () throws(Errno) in
             if parts.withLock({ $0.supervisor != nil }) { return }
             try ensurePoolLocked()
-            let supervisor = try ExitSupervisor { [unowned self] exits in
-                let pool = self.parts.withLock { $0.pool }
-                if pool?.submit(batch: exits.map { exit in (exit.id, { self.handleExit(exit) }) }) != true {
-                    for exit in exits { Glibc.close(exit.fd) }
+            // The pool outlives the supervisor (shutdown stops it later), so a
+            // batch is always accepted while the epoll thread runs.
+            let supervisor = try ExitSupervisor { [unowned self] batch in
+                guard let pool = self.parts.withLock({ $0.pool }), let supervisor = self.parts.withLock({ $0.supervisor }) else {
+                    Log.error("supervisor: exits reported with no worker pool")
+                    return
                 }
+                pool.submit(batch: batch.map { ready in
+                    (ready.id, { if let exit = supervisor.collect(ready) { self.handleExit(exit) } })
+                })
             }
             parts.withLock { $0.supervisor = supervisor }
         }

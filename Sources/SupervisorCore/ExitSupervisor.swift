@@ -5,9 +5,9 @@ import Platform
 import Synchronization
 import SystemPackage
 
-/// Watches every armed exit FIFO from one epoll thread. Reading a status is
-/// all it does: the exits of one wake-up are handed to the worker pool in
-/// one batch.
+/// Watches every armed exit FIFO from one epoll thread. The thread only
+/// waits: the FIFOs that became readable in one wake-up are handed to the
+/// worker pool in one batch, and workers read the status (in parallel).
 final class ExitSupervisor: @unchecked Sendable {
     /// An exit read from a FIFO, ready for handling on a worker.
     struct Exit: Sendable {
@@ -20,11 +20,20 @@ final class ExitSupervisor: @unchecked Sendable {
         let fd: Int32
     }
 
-    typealias ExitHandler = @Sendable ([Exit]) -> Void
+    /// A FIFO that became readable, handed from the epoll thread to a worker.
+    /// Its one-shot registration is spent, so no other worker can get it.
+    struct Ready: @unchecked Sendable {
+        let id: String
+        fileprivate let monitor: Monitor
+    }
+
+    typealias ReadyHandler = @Sendable ([Ready]) -> Void
 
     private struct Table {
         var monitors: Set<MonitorKey> = []
         var runtimes = RuntimeNames()
+        /// Set by `stop()`: workers close what they hold instead of re-arming.
+        var closed = false
     }
 
     /// Monitors are not Sendable (ManagedBuffer), so the table sits behind a
@@ -41,10 +50,10 @@ final class ExitSupervisor: @unchecked Sendable {
     private let wakeup: EventFD
     private var thread: NativeThread?
     private let stopRequested = Atomic<Bool>(false)
-    private let onExits: ExitHandler
+    private let onReady: ReadyHandler
 
-    init(onExits: @escaping ExitHandler) throws(Errno) {
-        self.onExits = onExits
+    init(onReady: @escaping ReadyHandler) throws(Errno) {
+        self.onReady = onReady
         epoll = try Epoll()
         do {
             wakeup = try EventFD()
@@ -131,31 +140,77 @@ final class ExitSupervisor: @unchecked Sendable {
         thread?.join()
         thread = nil
         withTable { t in
-            for key in t.monitors where !key.monitor.header.stopping {
+            t.closed = true
+            // Monitors a worker holds are closed by that worker.
+            for key in t.monitors where !key.monitor.header.stopping && !key.monitor.header.handedOff {
                 try? epoll.remove(key.monitor.fd)
                 Glibc.close(key.monitor.fd)
                 Unmanaged.passUnretained(key.monitor).release()
             }
             t.monitors.removeAll()
         }
+    }
+
+    /// The epoll and eventfd descriptors outlive `stop()` until no queued
+    /// job can re-arm a FIFO any more (jobs hold the supervisor).
+    deinit {
         wakeup.close()
         epoll.close()
     }
 
-    /// A partial status (or an injected read error): listen again.
-    private func rearm(_ monitor: Monitor, data: UInt64) {
-        do {
-            try epoll.modify(monitor.fd, events: Self.interest, data: data)
-        } catch {
-            Log.error("\(monitor.id): cannot re-arm the exit FIFO: \(error)")
+    /// On a worker: reads the status of a FIFO the epoll thread reported.
+    /// nil while the status is incomplete (the FIFO is re-armed).
+    func collect(_ ready: Ready) -> Exit? {
+        let monitor = ready.monitor
+        let code: Int32
+        // An injected read error acts like EINTR: read again at the next event.
+        let outcome: StatusRead = Failpoint.check("fifo.read") == nil ? monitor.header.status.read(from: monitor.fd) : .pending
+        switch outcome {
+        case .pending:
+            rearm(monitor)
+            return nil
+        case let .status(s): code = s
+        case .endOfFile: code = 137
+        case let .failed(err):
+            Log.warning("\(ready.id): reading exit FIFO failed: \(err); status unknown")
+            code = 137
+        }
+        let exit = withTable { t in
+            monitor.header.stopping = true
+            monitor.header.handedOff = false
+            return Exit(id: ready.id, runtime: t.runtimes.name(monitor.header.runtime), info: monitor.header.info,
+                        code: code, fd: monitor.fd)
+        }
+        // The epoll registration's reference: the registration is spent.
+        Unmanaged.passUnretained(monitor).release()
+        return exit
+    }
+
+    /// Listens again for a partial status. Under the table lock, so that
+    /// `stop()` and a re-arm never interleave on a closed descriptor.
+    private func rearm(_ monitor: Monitor) {
+        let closeNow = withTable { t -> Bool in
+            monitor.header.handedOff = false
+            guard !t.closed else { return true }
+            do {
+                try epoll.modify(monitor.fd, events: Self.interest,
+                                 data: UInt64(UInt(bitPattern: Unmanaged.passUnretained(monitor).toOpaque())))
+            } catch {
+                Log.error("\(monitor.id): cannot re-arm the exit FIFO: \(error)")
+            }
+            return false
+        }
+        if closeNow {
+            Glibc.close(monitor.fd)
+            Unmanaged.passUnretained(monitor).release()
         }
     }
 
     private func run() {
         WorkerPool.onWorkerThread.set(true)
         var events = [epoll_event](repeating: epoll_event(), count: 256)
-        var finished: [(Monitor, Int32)] = []
-        finished.reserveCapacity(events.count)
+        var ready: [Ready] = []
+        ready.reserveCapacity(events.count)
         while !stopRequested.load(ordering: .acquiring) {
             let n: Int
             do {
@@ -164,43 +219,20 @@ final class ExitSupervisor: @unchecked Sendable {
                 Log.error("supervisor: epoll_wait failed: \(error)")
                 return
             }
-            for i in 0..<n {
-                let data = events[i].data.u64
-                if data == 0 {
-                    wakeup.drain()
-                    continue
-                }
-                let monitor = Unmanaged<Monitor>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(data))!).takeUnretainedValue()
-                // An injected read error acts like EINTR: the FIFO stays
-                // readable, so level-triggered epoll reports it again.
-                if Failpoint.check("fifo.read") != nil {
-                    rearm(monitor, data: data)
-                    continue
-                }
-                let code: Int32
-                switch monitor.header.status.read(from: monitor.fd) {
-                case .pending:
-                    rearm(monitor, data: data)
-                    continue
-                case let .status(s): code = s
-                case .endOfFile: code = 137
-                case let .failed(err):
-                    Log.warning("\(monitor.id): reading exit FIFO failed: \(err); status unknown")
-                    code = 137
-                }
-                finished.append((monitor, code))
-            }
-            if finished.isEmpty { continue }
-            let exits = withTable { t in
-                finished.map { monitor, code in
-                    monitor.header.stopping = true
-                    return Exit(id: monitor.id, runtime: t.runtimes.name(monitor.header.runtime), info: monitor.header.info,
-                                code: code, fd: monitor.fd)
+            guard n > 0 else { continue }
+            withTable { _ in
+                for i in 0..<n {
+                    let data = events[i].data.u64
+                    if data == 0 { continue }
+                    let monitor = Unmanaged<Monitor>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(data))!).takeUnretainedValue()
+                    monitor.header.handedOff = true
+                    ready.append(Ready(id: monitor.id, monitor: monitor))
                 }
             }
-            for (monitor, _) in finished { Unmanaged.passUnretained(monitor).release() }
-            finished.removeAll(keepingCapacity: true)
-            onExits(exits)
+            for i in 0..<n where events[i].data.u64 == 0 { wakeup.drain() }
+            if ready.isEmpty { continue }
+            onReady(ready)
+            ready.removeAll(keepingCapacity: true)
         }
     }
 }

@@ -8,6 +8,8 @@ struct MonitorHeader {
     var status: StatusAccumulator
     /// Guarded by the supervisor's table lock.
     var stopping: Bool
+    /// A worker holds it (readable, being read); guarded by the table lock.
+    var handedOff: Bool
     var runtime: UInt16
     var idLength: UInt16
 }
@@ -20,7 +22,7 @@ final class Monitor: ManagedBuffer<MonitorHeader, UInt8> {
     static func make(id: String, runtime: UInt16, info: PidInfo, fd: Int32) -> Monitor {
         let bytes = Array(id.utf8)
         let buffer = Monitor.create(minimumCapacity: bytes.count) { _ in
-            MonitorHeader(info: info, fd: fd, status: StatusAccumulator(), stopping: false,
+            MonitorHeader(info: info, fd: fd, status: StatusAccumulator(), stopping: false, handedOff: false,
                           runtime: runtime, idLength: UInt16(bytes.count))
         }
         let monitor = unsafeDowncast(buffer, to: Monitor.self)
