@@ -20,7 +20,12 @@ let libraryLinkerFlags: [String] = [
 // stays shared, clean file pages instead of ~260 KiB private dirty per shim.
 // libstdc++ is linked statically too (a -L directory holding only libstdc++.a
 // wins over the shared one for the -lstdc++ that -static-stdlib adds).
-let shimLinkerFlags: [String] = [
+//
+// Sanitizer builds (mk/sanitizers.mk sets SUPERVISOR_SANITIZER_BUILD) link the
+// shim plainly: -static-stdlib's --exclude-libs would hide the sanitizer's
+// malloc/free interceptors from it.
+let sanitizerBuild = Context.environment["SUPERVISOR_SANITIZER_BUILD"] != nil
+let shimLinkerFlags: [String] = sanitizerBuild ? ["-use-ld=lld"] : [
     "-L\(packageRoot)/build-support/static-libstdcxx",
     "-static-stdlib",
     "-use-ld=lld",

@@ -106,7 +106,7 @@ final class ExitSupervisor: @unchecked Sendable {
         let probe = MonitorKey.probe(id)
         return withTable { t in
             guard let i = t.monitors.firstIndex(of: probe) else { return nil }
-            return t.monitors[i].monitor.header.stopping ? .stopping : .running
+            return t.monitors[i].monitor.stopping ? .stopping : .running
         }
     }
 
@@ -114,7 +114,7 @@ final class ExitSupervisor: @unchecked Sendable {
     func finish(_ id: String) {
         let probe = MonitorKey.probe(id)
         withTable { t in
-            if let i = t.monitors.firstIndex(of: probe), t.monitors[i].monitor.header.stopping {
+            if let i = t.monitors.firstIndex(of: probe), t.monitors[i].monitor.stopping {
                 t.monitors.remove(at: i)
             }
         }
@@ -123,8 +123,8 @@ final class ExitSupervisor: @unchecked Sendable {
     func snapshot() -> [(id: String, runtime: String, info: PidInfo, stopping: Bool)] {
         withTable { t in
             t.monitors.map { key in
-                let h = key.monitor.header
-                return (key.monitor.id, t.runtimes.name(h.runtime), h.info, h.stopping)
+                let m = key.monitor
+                return (m.id, t.runtimes.name(m.runtime), m.info, m.stopping)
             }.sorted { $0.id < $1.id }
         }
     }
@@ -142,7 +142,7 @@ final class ExitSupervisor: @unchecked Sendable {
         withTable { t in
             t.closed = true
             // Monitors a worker holds are closed by that worker.
-            for key in t.monitors where !key.monitor.header.stopping && !key.monitor.header.handedOff {
+            for key in t.monitors where !key.monitor.stopping && !key.monitor.handedOff {
                 try? epoll.remove(key.monitor.fd)
                 Glibc.close(key.monitor.fd)
                 Unmanaged.passUnretained(key.monitor).release()
@@ -164,7 +164,7 @@ final class ExitSupervisor: @unchecked Sendable {
         let monitor = ready.monitor
         let code: Int32
         // An injected read error acts like EINTR: read again at the next event.
-        let outcome: StatusRead = Failpoint.check("fifo.read") == nil ? monitor.header.status.read(from: monitor.fd) : .pending
+        let outcome: StatusRead = Failpoint.check("fifo.read") == nil ? monitor.readStatus() : .pending
         switch outcome {
         case .pending:
             rearm(monitor)
@@ -176,9 +176,9 @@ final class ExitSupervisor: @unchecked Sendable {
             code = 137
         }
         let exit = withTable { t in
-            monitor.header.stopping = true
-            monitor.header.handedOff = false
-            return Exit(id: ready.id, runtime: t.runtimes.name(monitor.header.runtime), info: monitor.header.info,
+            monitor.stopping = true
+            monitor.handedOff = false
+            return Exit(id: ready.id, runtime: t.runtimes.name(monitor.runtime), info: monitor.info,
                         code: code, fd: monitor.fd)
         }
         // The epoll registration's reference: the registration is spent.
@@ -190,7 +190,7 @@ final class ExitSupervisor: @unchecked Sendable {
     /// `stop()` and a re-arm never interleave on a closed descriptor.
     private func rearm(_ monitor: Monitor) {
         let closeNow = withTable { t -> Bool in
-            monitor.header.handedOff = false
+            monitor.handedOff = false
             guard !t.closed else { return true }
             do {
                 try epoll.modify(monitor.fd, events: Self.interest,
@@ -225,7 +225,7 @@ final class ExitSupervisor: @unchecked Sendable {
                     let data = events[i].data.u64
                     if data == 0 { continue }
                     let monitor = Unmanaged<Monitor>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(data))!).takeUnretainedValue()
-                    monitor.header.handedOff = true
+                    monitor.handedOff = true
                     ready.append(Ready(id: monitor.id, monitor: monitor))
                 }
             }

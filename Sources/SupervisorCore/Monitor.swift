@@ -38,8 +38,27 @@ final class Monitor: ManagedBuffer<MonitorHeader, UInt8> {
         }
     }
 
-    var info: PidInfo { header.info }
-    var fd: Int32 { header.fd }
+    // Field-wise access through the header pointer: a worker updates
+    // `status` while other threads read other fields (status JSON), so no
+    // accessor may copy the whole header.
+    var info: PidInfo { withUnsafeMutablePointerToHeader { $0.pointee.info } }
+    var fd: Int32 { withUnsafeMutablePointerToHeader { $0.pointee.fd } }
+    var runtime: UInt16 { withUnsafeMutablePointerToHeader { $0.pointee.runtime } }
+
+    var stopping: Bool {
+        get { withUnsafeMutablePointerToHeader { $0.pointee.stopping } }
+        set { withUnsafeMutablePointerToHeader { $0.pointee.stopping = newValue } }
+    }
+
+    var handedOff: Bool {
+        get { withUnsafeMutablePointerToHeader { $0.pointee.handedOff } }
+        set { withUnsafeMutablePointerToHeader { $0.pointee.handedOff = newValue } }
+    }
+
+    /// Only the worker holding the monitor (handed off) calls this.
+    func readStatus() -> StatusRead {
+        withUnsafeMutablePointerToHeader { h in h.pointee.status.read(from: h.pointee.fd) }
+    }
 
     func hasID(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         withUnsafeMutablePointers { h, e in

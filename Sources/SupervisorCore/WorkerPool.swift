@@ -8,7 +8,9 @@ final class WorkerPool: @unchecked Sendable {
     typealias Job = @Sendable () -> Void
 
     private let lock = ConditionLock()
-    private var ready: [(key: String, job: Job)] = []
+    /// Taken slots are cleared at once, so a finished job (and what it
+    /// captured) is released when it returns, not at the next compaction.
+    private var ready: [(key: String, job: Job?)] = []
     private var readyHead = 0
     /// Keys queued or running, with the jobs waiting behind them.
     private var keyed: [String: [Job]] = [:]
@@ -82,6 +84,11 @@ final class WorkerPool: @unchecked Sendable {
         }
         for thread in threads { thread.join() }
         threads.removeAll()
+        lock.withLock {
+            ready.removeAll()
+            readyHead = 0
+            keyed.removeAll()
+        }
     }
 
     var pendingJobs: Int { lock.withLock { ready.count - readyHead + busyWorkers } }
@@ -99,7 +106,9 @@ final class WorkerPool: @unchecked Sendable {
                 }
                 lock.wait()
             }
-            let (key, job) = ready[readyHead]
+            let key = ready[readyHead].key
+            let job = ready[readyHead].job!
+            ready[readyHead].job = nil
             readyHead += 1
             if readyHead > 64 && readyHead * 2 > ready.count {
                 ready.removeFirst(readyHead)

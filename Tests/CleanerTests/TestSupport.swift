@@ -67,11 +67,18 @@ func reap(_ pid: pid_t, kill sig: Int32? = SIGKILL) -> ChildStatus? {
     return try? Spawn.wait(pid)
 }
 
-func openFDCount() -> Int {
+/// Open fds of this process that name something under `prefix` (tests run
+/// in parallel, so a process-wide count would see other tests' fds).
+func openFDCount(under prefix: String) -> Int {
     guard let dir = opendir("/proc/self/fd") else { return -1 }
     defer { closedir(dir) }
     var n = 0
-    while readdir(dir) != nil { n += 1 }
+    while let e = readdir(dir) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        var target = [CChar](repeating: 0, count: 4096)
+        let len = readlink("/proc/self/fd/" + name, &target, target.count - 1)
+        if len > 0 && String(cString: target).hasPrefix(prefix) { n += 1 }
+    }
     return n
 }
 
