@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 static char dir[256], bundle[300], state[300];
-static const char *id = "shimtest";
+/* Unique per process: runc derives the cgroup path from the id, so cases run
+ * in parallel (ctest -j) must not share one. */
+static char id[64] = "shimtest";
 
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); cleanup(); exit(1); } } while (0)
 
@@ -107,6 +109,7 @@ static void exit_case(int code, const char *script, int pidns, int expect) {
 int main(int argc, char **argv) {
     if (argc < 2) return 2;
     const char *c = argv[1];
+    snprintf(id, sizeof id, "shimtest-%d", (int)getpid());
     signal(SIGPIPE, SIG_IGN);
     if (!strcmp(c, "exit0")) exit_case(0, "exit 0", 1, 0);
     else if (!strcmp(c, "exit7")) exit_case(7, "exit 7", 1, 7);
