@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "Cleaner",
             dependencies: [
-                "Platform", "Diagnostics", "CLibcap",
+                "Platform", "Diagnostics", "CLibcap", "CPlatform",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include "cplatform.h"
 
@@ -20,3 +22,15 @@ void cp_set_thread_name(const char *name) {
 int cp_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
 
 int cp_accept4(int fd, int flags) { return accept4(fd, NULL, NULL, flags); }
+
+int cp_is_mount_root(int dirfd, const char *name) {
+#ifdef STATX_ATTR_MOUNT_ROOT
+    struct statx stx;
+    if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_BASIC_STATS, &stx) != 0) return -1;
+    if (!(stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)) return -1;
+    return (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) ? 1 : 0;
+#else
+    (void)dirfd; (void)name;
+    return -1;
+#endif
+}

@@ -1,3 +1,4 @@
+import CPlatform
 import Glibc
 import Platform
 import SystemPackage
@@ -139,6 +140,13 @@ struct TreeRemoval {
             return
         }
         guard UInt64(st.st_dev) == topDev else {
+            levels[i].kept = true
+            note("\(displayPath(i, name)) is a mount point; not descending", nil)
+            return
+        }
+        // A mount point on the same filesystem (a bind mount) is recognised
+        // without opening it: an open fd would make the owner's umount EBUSY.
+        if name.withCString({ cp_is_mount_root(dirfd, $0) }) == 1 {
             levels[i].kept = true
             note("\(displayPath(i, name)) is a mount point; not descending", nil)
             return
