@@ -18,6 +18,7 @@ final class WorkerPool: @unchecked Sendable {
     private var stopped = false
     private var threads: [NativeThread] = []
     private var busyWorkers = 0
+    private var idleWorkers = 0
 
     /// Set on worker threads; `supervisor_shutdown` refuses to run there.
     static let onWorkerThread = ThreadFlag()
@@ -71,7 +72,9 @@ final class WorkerPool: @unchecked Sendable {
                 runnable += 1
             }
         }
-        if runnable == 1 { lock.signal() } else if runnable > 1 { lock.broadcast() }
+        // Wake only as many sleeping workers as there are new jobs: a
+        // broadcast for a batch of one would wake every worker for nothing.
+        for _ in 0..<min(runnable, idleWorkers) { lock.signal() }
         return true
     }
 
@@ -104,7 +107,9 @@ final class WorkerPool: @unchecked Sendable {
                     lock.unlock()
                     return
                 }
+                idleWorkers += 1
                 lock.wait()
+                idleWorkers -= 1
             }
             let key = ready[readyHead].key
             let job = ready[readyHead].job!
