@@ -11,7 +11,7 @@ import SystemPackage
 public final class Engine: @unchecked Sendable {
     public static let shared = Engine()
 
-    private struct Parts {
+    struct Parts {
         var pool: WorkerPool?
         var supervisor: ExitSupervisor?
         var gc: GarbageCollector?
@@ -23,7 +23,7 @@ public final class Engine: @unchecked Sendable {
     /// from `lifecycle` because exit handling (on workers that shutdown
     /// drains) may create the store.
     private let gcLock = ConditionLock()
-    private let parts = Mutex(Parts())
+    let parts = Mutex(Parts())
     private let config: Mutex<(options: Options, hooks: Hooks)>
     /// Resources tracked for containers not (yet) in the GC list, in order.
     private let tracked = Mutex<[String: [TrackedResource]]>([:])
@@ -223,62 +223,5 @@ public final class Engine: @unchecked Sendable {
         // Runs on a worker, or on the persister when the pool already stopped.
         Log.info("gc: \(id): all resources released")
         currentHooks().gcDone?(id)
-    }
-
-    // MARK: status
-
-    public func statusJSON() -> [UInt8] {
-        let (supervisor, gc, pool) = parts.withLock { ($0.supervisor, $0.gc, $0.pool) }
-        let options = currentOptions()
-        let now = MonotonicClock.nowNs()
-        let w = JSONWriter()
-        w.mapOpen()
-        w.key("version"); w.string(Self.version)
-        w.key("supervisor_running"); w.bool(supervisor != nil)
-        w.key("gc_running"); w.bool(gc?.isCollecting ?? false)
-        w.key("workers"); w.int(Int64(options.workers))
-        w.key("pending_jobs"); w.int(Int64(pool?.pendingJobs ?? 0))
-        w.key("root_dir"); w.string(options.rootDir)
-        w.key("monitors")
-        w.arrayOpen()
-        for m in supervisor?.snapshot() ?? [] {
-            w.mapOpen()
-            w.key("id"); w.string(m.id)
-            w.key("runtime"); w.string(m.runtime)
-            w.key("pid"); w.int(Int64(m.info.pid))
-            w.key("ppid"); w.int(Int64(m.info.ppid))
-            w.key("state"); w.string(m.stopping ? "stopping" : "running")
-            w.mapClose()
-        }
-        w.arrayClose()
-        w.key("gc")
-        w.arrayOpen()
-        for e in gc?.snapshot() ?? [] {
-            w.mapOpen()
-            w.key("id"); w.string(e.id)
-            w.key("runtime"); w.string(e.runtime)
-            w.key("pid"); w.int(Int64(e.info.pid))
-            w.key("ppid"); w.int(Int64(e.info.ppid))
-            w.key("attempts"); w.int(Int64(e.attempts))
-            w.key("last_error")
-            if let err = e.lastError { w.string(err) } else { w.null() }
-            w.key("next_retry_ms"); w.int(e.inFlight ? 0 : max(0, (e.nextDueNs - now) / 1_000_000))
-            w.key("in_progress"); w.bool(e.inFlight)
-            w.key("stuck"); w.bool(e.attempts >= options.gcStuckAfter)
-            w.key("resources")
-            w.arrayOpen()
-            for r in e.resources {
-                w.mapOpen()
-                w.key("kind"); w.string(r.kind.name)
-                w.key("value"); w.string(r.value)
-                w.key("busy"); w.int(Int64(r.busyCount))
-                w.mapClose()
-            }
-            w.arrayClose()
-            w.mapClose()
-        }
-        w.arrayClose()
-        w.mapClose()
-        return w.finish()
     }
 }

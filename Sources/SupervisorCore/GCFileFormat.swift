@@ -96,15 +96,7 @@ enum GCFileFormat {
         w.key("PStartTime"); w.uint(entry.info.pstartTime)
         if !entry.resources.isEmpty {
             w.key(resourcesKey)
-            w.arrayOpen()
-            for r in entry.resources {
-                w.mapOpen()
-                w.key("kind"); w.string(r.kind.name)
-                w.key("value"); w.string(r.value)
-                w.key("busy"); w.int(Int64(r.busyCount))
-                w.mapClose()
-            }
-            w.arrayClose()
+            writeResources(entry.resources, to: w)
         }
         if entry.attempts > 0 { w.key(attemptsKey); w.int(Int64(entry.attempts)) }
         if entry.engineReleased { w.key(engineReleasedKey); w.bool(true) }
@@ -115,6 +107,20 @@ enum GCFileFormat {
         }
         w.mapClose()
         return w.finish()
+    }
+
+    /// `[{"kind","value","busy"}...]`: tracked resources as garbage.json and
+    /// the status JSON show them.
+    static func writeResources(_ resources: [TrackedResource], to w: borrowing JSONWriter) {
+        w.arrayOpen()
+        for r in resources {
+            w.mapOpen()
+            w.key("kind"); w.string(r.kind.name)
+            w.key("value"); w.string(r.value)
+            w.key("busy"); w.int(Int64(r.busyCount))
+            w.mapClose()
+        }
+        w.arrayClose()
     }
 
     /// The whole file from already-encoded entries, in order.
