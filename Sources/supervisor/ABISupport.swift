@@ -53,7 +53,8 @@ enum ABI {
     static func pidInfo(_ p: UnsafePointer<pid_ppid_info_t>?) throws(Errno) -> PidInfo {
         guard let p else { throw Errno.invalidArgument }
         let v = p.pointee
-        guard v.pid > 0, v.ppid >= 0 else { throw Errno.invalidArgument }
+        // pid 0: not known (treated as gone); negative values are nonsense.
+        guard v.pid >= 0, v.ppid >= 0 else { throw Errno.invalidArgument }
         return PidInfo(pid: v.pid, ppid: v.ppid, startTime: v.start_time, pstartTime: v.pstart_time)
     }
 
