@@ -135,6 +135,7 @@ struct Shim {
         ShimLog.info("running \(argv.joined(separator: " "))")
         let runtimePid: pid_t
         do throws(Errno) {
+            if let injected = Failpoint.check("shim.runtime.create") { throw injected }
             runtimePid = try ChildProcess.start(argv, stdin: childFDs[0], stdout: childFDs[1], stderr: childFDs[2])
         } catch { return fail("start runtime \(runtimeCommand): \(error)") }
         for fd in childFDs where fd >= 0 { close(fd) }
@@ -191,7 +192,10 @@ struct Shim {
 
         if !state.exec {
             _ = ChildProcess.run(controlArgs(["kill", "--all", id, "SIGKILL"]))
-            if ChildProcess.run(controlArgs(["delete", "--force", id])) != .exited(0) {
+            // A failed delete leaves the runtime's state: the engine's RUNTIME
+            // resource (the library's cleaner) removes it.
+            if Failpoint.check("shim.runtime.delete") != nil
+                || ChildProcess.run(controlArgs(["delete", "--force", id])) != .exited(0) {
                 ShimLog.warning("\(runtimeCommand) delete --force \(id) failed")
             }
             _ = reap(containerPid: -1)
@@ -199,7 +203,10 @@ struct Shim {
             if case let .signaled(s) = finalStatus { signal = s }
             let record = ExitRecord(exitCode: finalStatus.exitCode, signal: signal, pid: pid,
                                     startTime: startTime, time: Timestamp.nowRFC3339())
-            do throws(Errno) { try record.write(stateDirectory: workDir) } catch {
+            do throws(Errno) {
+                if let injected = Failpoint.check("shim.exit_record") { throw injected }
+                try record.write(stateDirectory: workDir)
+            } catch {
                 ShimLog.error("write exit record: \(error)")
             }
         }
@@ -213,7 +220,10 @@ struct Shim {
         var value = code
         withUnsafeBytes(of: &value) { p in
             if exitFD >= 0 {
-                do throws(Errno) { try FileIO.writeAll(exitFD, p) } catch {
+                do throws(Errno) {
+                    if let injected = Failpoint.check("shim.fifo.write") { throw injected }
+                    try FileIO.writeAll(exitFD, p)
+                } catch {
                     ShimLog.warning("write exit fifo: \(error)")
                 }
             }

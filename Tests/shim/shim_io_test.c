@@ -56,6 +56,8 @@ static char *g_bundle;       /* <dir>/bundle */
 static char *g_wd;           /* <dir>/state: the shim's working directory */
 static char g_id[64];
 static pid_t g_shims[4];
+/* SUPERVISOR_FAILPOINTS for the shims this case starts (NULL: none). */
+static const char *g_failpoints;
 static int g_nshims;
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -220,6 +222,7 @@ static pid_t start_shim_in(const char *dir, const char *oom_adj, const char *tim
             if (fd < 0 || write(fd, oom_adj, strlen(oom_adj)) != (ssize_t)strlen(oom_adj)) _exit(96);
             close(fd);
         }
+        if (g_failpoints != NULL) setenv("SUPERVISOR_FAILPOINTS", g_failpoints, 1);
         if (timeout != NULL)
             execl(SHIM_PATH, "isulad-shim", g_id, g_bundle, "runc", "info", timeout, (char *)NULL);
         else
@@ -746,6 +749,102 @@ TEST(engine_down)
     finish_case();
 }
 
+/* ---- shim failpoints: a fault at each step loses nothing ----------------- */
+
+/* Runs a container that exits 42 with the shim's failpoints armed; returns
+ * the shim's exit code and how many status bytes the exit FIFO carried. */
+static int faulty_run(const char *tag, const char *failpoints, int *fifo_bytes, int *fifo_code)
+{
+    bundle_opts o = { .args_json = "[\"/bin/sh\",\"-c\",\"exit 42\"]" };
+    make_container(tag, &o);
+    char *efifo = make_fifo(g_wd, "exit_fifo");
+    char pj[1024];
+    snprintf(pj, sizeof pj, "{\"exit_fifo\":\"%s\",\"runtime\":\"runc\"}", efifo);
+    write_text(g_wd, "process.json", pj);
+    int efd = open_reader(efifo);
+    g_failpoints = failpoints;
+    pid_t shim = start_shim(NULL);
+    g_failpoints = NULL;
+    int rc;
+    if (strstr(failpoints, "shim.runtime.create") != NULL) {
+        rc = wait_shim(shim, WAIT_MS);
+    } else {
+        runc_start();
+        rc = wait_shim(shim, WAIT_MS);
+    }
+    *fifo_code = -1;
+    *fifo_bytes = read_status(efd, fifo_code, WAIT_MS);
+    close(efd);
+    free(efifo);
+    return rc;
+}
+
+/* The FIFO write fails: the engine sees no status (137 for the library), but
+ * the exit record written before it still holds the real code. */
+TEST(fault_fifo_write)
+{
+    int bytes, code;
+    int rc = faulty_run("ffifo", "shim.fifo.write=error", &bytes, &code);
+    CHECK_MSG(rc == 0, "shim exit %d", rc);
+    CHECK_MSG(bytes == 0, "%d status bytes reached the FIFO", bytes);
+    int rec = -1;
+    CHECK_MSG(supervisor_exit_record(g_wd, &rec) == 0 && rec == 42, "exit record %d (errno %d)", rec, errno);
+    expect_no_container();
+    finish_case();
+}
+
+/* The exit record cannot be written: the status still reaches the FIFO. */
+TEST(fault_exit_record)
+{
+    int bytes, code;
+    int rc = faulty_run("frec", "shim.exit_record=error:28", &bytes, &code);
+    CHECK_MSG(rc == 0, "shim exit %d", rc);
+    CHECK_MSG(bytes == 4 && code == 42, "FIFO: %d bytes, code %d", bytes, code);
+    int rec = -1;
+    CHECK_MSG(supervisor_exit_record(g_wd, &rec) == -1 && errno == ENOENT, "exit record %d (errno %d)", rec, errno);
+    char *err = wd_path("shim.err");
+    char *text = tu_read_file(err, NULL);
+    CHECK_MSG(text != NULL && strstr(text, "exit record") != NULL, "no error logged for the record");
+    free(text); free(err);
+    expect_no_container();
+    finish_case();
+}
+
+/* The runtime cannot be started: a clear error, exit 1, nothing created. */
+TEST(fault_runtime_create)
+{
+    int bytes, code;
+    int rc = faulty_run("fcreate", "shim.runtime.create=error", &bytes, &code);
+    CHECK_MSG(rc == 1, "shim exit %d, expected 1", rc);
+    CHECK_MSG(bytes == 0, "%d status bytes on a failed start", bytes);
+    expect_no_container();
+    finish_case();
+}
+
+/* `runc delete` fails: the status is delivered, the runtime's state stays,
+ * and the library's RUNTIME cleaner (as an engine tracks it) removes it. */
+TEST(fault_runtime_delete)
+{
+    int bytes, code;
+    int rc = faulty_run("fdelete", "shim.runtime.delete=error", &bytes, &code);
+    CHECK_MSG(rc == 0, "shim exit %d", rc);
+    CHECK_MSG(bytes == 4 && code == 42, "FIFO: %d bytes, code %d", bytes, code);
+    CHECK_MSG(runc_count() == 1, "the failed delete should leave the container in runc's state");
+    char *root = tu_setup_root("fdelete-lib");
+    tu_install_recorder(NULL);
+    char *runc_root = wd_path("runc");
+    CHECK(supervisor_track_resource(g_id, SUPERVISOR_RES_RUNTIME, runc_root) == 0);
+    pid_ppid_info_t gone = { 0 };
+    CHECK(gc_add_container(g_id, "runc", &gone) == 0);
+    CHECK(start_gchandler() == 0);
+    CHECK_MSG(tu_events_wait(tu_gc_done, g_id, 1, WAIT_MS), "no gc_done for the left-over runtime state");
+    expect_no_container();
+    CHECK(supervisor_shutdown() == 0);
+    free(runc_root);
+    (void)root;
+    finish_case();
+}
+
 TEST(exit_record_errors)
 {
     char *dir = tu_mkdtemp("exitrec");
@@ -974,6 +1073,10 @@ TEST(exec_status) { exec_case(false); }
 TEST(exec_tty) { exec_case(true); }
 
 static const tu_case cases[] = {
+    TU_CASE(fault_fifo_write),
+    TU_CASE(fault_exit_record),
+    TU_CASE(fault_runtime_create),
+    TU_CASE(fault_runtime_delete),
     TU_CASE(tty_output),
     TU_CASE(tty_resize),
     TU_CASE(stdin_ping),
