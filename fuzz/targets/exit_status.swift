@@ -37,6 +37,15 @@ public func fuzzExitStatus(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     if sent < 4 {
         close(fds[1]); fds[1] = -1
         result = acc.read(from: fds[0])
+        // A fork elsewhere in the fuzzer process can hold a copy of the
+        // write end until its exec: then EOF comes a moment later.
+        var tries = 0
+        while result == .pending && tries < 100 {
+            var pfd = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
+            _ = poll(&pfd, 1, 10)
+            result = acc.read(from: fds[0])
+            tries += 1
+        }
         guard result == .endOfFile else { fatalError("short status not reported as EOF: \(result)") }
         return 0
     }
