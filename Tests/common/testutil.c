@@ -841,3 +841,23 @@ int tu_garbage_count_id(const char *root_dir, const char *id)
     yajl_tree_free(v);
     return n;
 }
+
+bool tu_is_mounted(const char *path)
+{
+    char *text = tu_read_file("/proc/self/mountinfo", NULL);
+    ASSERT(text != NULL);
+    bool found = false;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line && !found; line = strtok_r(NULL, "\n", &save)) {
+        char mp[PATH_MAX];
+        if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 && strcmp(mp, path) == 0) found = true;
+    }
+    free(text);
+    return found;
+}
+
+bool tu_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}

@@ -287,6 +287,12 @@ char tu_proc_state(pid_t pid);
 /* true when pid exists and is not a zombie. */
 bool tu_proc_running(pid_t pid);
 
+/* true when path is a mount point (listed in /proc/self/mountinfo). */
+bool tu_is_mounted(const char *path);
+
+/* true when something exists at path (lstat: a dangling symlink exists). */
+bool tu_exists(const char *path);
+
 /* ------------------------------------------------------------------------ */
 /* Exit FIFO convenience                                                     */
 /* ------------------------------------------------------------------------ */

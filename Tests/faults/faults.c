@@ -266,24 +266,9 @@ TEST(persist_fsync_delay)
 
 /* ---- cleanup steps: cgroup, mount, path, runtime, hook ------------------ */
 
-static bool is_mounted(const char *path)
-{
-    char *text = tu_read_file("/proc/self/mountinfo", NULL);
-    ASSERT(text != NULL);
-    bool found = false;
-    for (char *line = strtok(text, "\n"); line && !found; line = strtok(NULL, "\n")) {
-        char mp[PATH_MAX];
-        if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 && strcmp(mp, path) == 0) found = true;
-    }
-    free(text);
-    return found;
-}
-
-static bool exists(const char *path)
-{
-    struct stat st;
-    return lstat(path, &st) == 0;
-}
+/* Shared helpers: tu_is_mounted, tu_exists (testutil). */
+#define is_mounted tu_is_mounted
+#define exists tu_exists
 
 static char *make_tmpfs(const char *tag)
 {
