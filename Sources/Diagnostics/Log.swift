@@ -14,7 +14,7 @@ extension LogLevel {
     }
 }
 
-/// Where log lines go: the engine's hook, or stderr. Replaced as a whole when
+/// Where log lines go: the engine's hook (from the log thread), or stderr. Replaced as a whole when
 /// the engine installs its ops, so a reader never sees half an update.
 public struct LogSink: Sendable {
     public var threshold: LogLevel
@@ -36,6 +36,34 @@ public enum Log {
     }
 
     public static let logger = Logger(label: "libsupervisor") { _ in SinkLogHandler() }
+
+    static let hookQueue = HookLogQueue()
+
+    /// Logs on the calling thread, for the C ABI's one line per failed call:
+    /// the caller holds no library lock there, and the line is delivered
+    /// before the call returns.
+    public static func direct(_ level: LogLevel, _ text: String) {
+        let current = sink.withLock { $0 }
+        guard level.passes(current.threshold) else { return }
+        if let emit = current.emit { emit(level, text) } else { writeStderr(level, text) }
+    }
+
+    static func writeStderr(_ level: LogLevel, _ text: String) {
+        let tag: String
+        switch level {
+        case .error: tag = "error"
+        case .warning: tag = "warning"
+        case .info: tag = "info"
+        case .debug: tag = "debug"
+        }
+        let line = "libsupervisor \(tag): \(text)\n"
+        var bytes = Array(line.utf8)
+        _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+    }
+
+    /// Delivers every queued line to the engine's hook and stops the log
+    /// thread (shutdown); it starts again with the next line.
+    public static func flush() { hookQueue.flush() }
 
     public static func error(_ message: @autoclosure () -> String) { logger.error("\(message())") }
     public static func warning(_ message: @autoclosure () -> String) { logger.warning("\(message())") }
@@ -70,18 +98,9 @@ struct SinkLogHandler: LogHandler {
         guard level.passes(current.threshold) else { return }
         let text = "\(event.message)"
         if let emit = current.emit {
-            emit(level, text)
+            Log.hookQueue.enqueue(emit, level, text)
         } else {
-            let tag: String
-            switch level {
-            case .error: tag = "error"
-            case .warning: tag = "warning"
-            case .info: tag = "info"
-            case .debug: tag = "debug"
-            }
-            let line = "libsupervisor \(tag): \(text)\n"
-            var bytes = Array(line.utf8)
-            _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+            Log.writeStderr(level, text)
         }
     }
 }

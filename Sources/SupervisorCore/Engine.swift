@@ -23,6 +23,12 @@ public final class Engine: @unchecked Sendable {
     /// from `lifecycle` because exit handling (on workers that shutdown
     /// drains) may create the store.
     private let gcLock = ConditionLock()
+    /// Set while `shutdown()` drains the pool: a hook that asks to start a
+    /// part then gets ESHUTDOWN instead of waiting for a lifecycle lock that
+    /// the draining shutdown holds (which would deadlock).
+    private let shuttingDown = Atomic<Bool>(false)
+    /// Guarded by gcLock: the old store is being closed by shutdown.
+    private var gcClosing = false
     let parts = Mutex(Parts())
     private let config: Mutex<(options: Options, hooks: Hooks)>
     /// Resources tracked for containers not (yet) in the GC list, in order.
@@ -64,7 +70,14 @@ public final class Engine: @unchecked Sendable {
 
     // MARK: lifecycle
 
+    private func refuseStartFromHookDuringShutdown() throws(Errno) {
+        if shuttingDown.load(ordering: .acquiring) && WorkerPool.onWorkerThread.isSet {
+            throw Errno(rawValue: ESHUTDOWN)
+        }
+    }
+
     public func startSupervisor() throws(Errno) {
+        try refuseStartFromHookDuringShutdown()
         try lifecycle.withLock { () throws(Errno) in
             if parts.withLock({ $0.supervisor != nil }) { return }
             try ensurePoolLocked()
@@ -92,6 +105,7 @@ public final class Engine: @unchecked Sendable {
     func ensureGC() throws(Errno) -> GarbageCollector {
         try gcLock.withLock { () throws(Errno) -> GarbageCollector in
             if let gc = parts.withLock({ $0.gc }) { return gc }
+            if gcClosing { throw Errno(rawValue: ESHUTDOWN) }
             let rootDir = currentOptions().rootDir
             let store: GCStore
             do throws(Errno) {
@@ -107,6 +121,7 @@ public final class Engine: @unchecked Sendable {
     }
 
     public func startGC() throws(Errno) {
+        try refuseStartFromHookDuringShutdown()
         try lifecycle.withLock { () throws(Errno) in
             let gc = try ensureGC()
             try ensurePoolLocked()
@@ -133,17 +148,26 @@ public final class Engine: @unchecked Sendable {
     public func shutdown() throws(Errno) {
         if WorkerPool.onWorkerThread.isSet { throw Errno.deadlock }
         lifecycle.withLock {
+            shuttingDown.store(true, ordering: .releasing)
+            defer { shuttingDown.store(false, ordering: .releasing) }
             let current = parts.withLock { $0 }
             current.supervisor?.stop()
             parts.withLock { $0.supervisor = nil }
             current.gc?.stop()
             current.pool?.stop()
             parts.withLock { $0.pool = nil }
-            // Draining may have opened the store (an exit handed to GC).
-            gcLock.withLock {
-                parts.withLock { $0.gc }?.store.close()
+            // Draining may have opened the store (an exit handed to GC). Close
+            // it outside gcLock: the persister may still run gc_done hooks,
+            // which may call in; meanwhile no second store may open.
+            let gc = gcLock.withLock { () -> GarbageCollector? in
+                let gc = parts.withLock { $0.gc }
                 parts.withLock { $0 = Parts() }
+                gcClosing = true
+                return gc
             }
+            gc?.store.close()
+            gcLock.withLock { gcClosing = false }
+            Log.flush()
         }
     }
 
@@ -163,13 +187,23 @@ public final class Engine: @unchecked Sendable {
     // MARK: containers
 
     public func armExitMonitor(fd: Int32, info: PidInfo, id: String, runtime: String) throws(Errno) {
-        var supervisor = parts.withLock { $0.supervisor }
-        if supervisor == nil {
-            try startSupervisor()
-            supervisor = parts.withLock { $0.supervisor }
+        // A shutdown can stop the supervisor we picked up: then arm on the
+        // one started next (at most once more), or report ESHUTDOWN.
+        var attempt = 0
+        while true {
+            var supervisor = parts.withLock { $0.supervisor }
+            if supervisor == nil {
+                try startSupervisor()
+                supervisor = parts.withLock { $0.supervisor }
+            }
+            guard let supervisor else { throw Errno(rawValue: ESHUTDOWN) }
+            do throws(Errno) {
+                try supervisor.arm(fd: fd, id: id, runtime: runtime, info: info)
+                break
+            } catch where error.rawValue == ESHUTDOWN && attempt == 0 {
+                attempt += 1
+            }
         }
-        guard let supervisor else { throw Errno.ioError }
-        try supervisor.arm(fd: fd, id: id, runtime: runtime, info: info)
         Log.debug("\(id): exit monitor armed (pid \(info.pid), shim \(info.ppid))")
     }
 

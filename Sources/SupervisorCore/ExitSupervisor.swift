@@ -71,27 +71,35 @@ final class ExitSupervisor: @unchecked Sendable {
         }
     }
 
-    /// Arms `fd`. On success the supervisor owns it; on failure the caller does.
+    /// Arms `fd`. On success the supervisor owns it; on failure the caller
+    /// does, unchanged. All under the table lock, so `stop()` either sees the
+    /// monitor registered (and closes it) or arming fails with ESHUTDOWN.
     func arm(fd: Int32, id: String, runtime: String, info: PidInfo) throws(Errno) {
         guard Fifo.isFifo(fd) else { throw Errno.invalidArgument }
-        let flags = cp_fcntl_getfl(fd)
-        guard flags >= 0, cp_fcntl_setfl(fd, flags | O_NONBLOCK) == 0, cp_fcntl_setfd_cloexec(fd) == 0 else {
-            throw Errno(rawValue: cp_errno())
-        }
-        let monitor = try withTable { (t: inout Table) throws(Errno) -> Monitor in
+        try withTable { (t: inout Table) throws(Errno) in
+            if t.closed { throw Errno(rawValue: ESHUTDOWN) }
             guard let runtimeIndex = t.runtimes.intern(runtime) else { throw Errno.noSpace }
             let monitor = Monitor.make(id: id, runtime: runtimeIndex, info: info, fd: fd)
-            guard t.monitors.insert(MonitorKey(monitor: monitor)).inserted else { throw Errno.fileExists }
-            return monitor
-        }
-        // The epoll registration holds its own reference until the exit is read.
-        let token = Unmanaged.passRetained(monitor)
-        do {
-            try epoll.add(fd, events: Self.interest, data: UInt64(UInt(bitPattern: token.toOpaque())))
-        } catch {
-            token.release()
-            withTable { _ = $0.monitors.remove(MonitorKey(monitor: monitor)) }
-            throw error
+            let key = MonitorKey(monitor: monitor)
+            guard t.monitors.insert(key).inserted else { throw Errno.fileExists }
+            let flags = cp_fcntl_getfl(fd)
+            let fdFlags = fcntl(fd, F_GETFD)
+            guard flags >= 0, fdFlags >= 0, cp_fcntl_setfl(fd, flags | O_NONBLOCK) == 0, cp_fcntl_setfd_cloexec(fd) == 0 else {
+                let err = Errno(rawValue: cp_errno())
+                t.monitors.remove(key)
+                throw err
+            }
+            // The epoll registration holds its own reference until the exit is read.
+            let token = Unmanaged.passRetained(monitor)
+            do throws(Errno) {
+                try epoll.add(fd, events: Self.interest, data: UInt64(UInt(bitPattern: token.toOpaque())))
+            } catch {
+                token.release()
+                t.monitors.remove(key)
+                _ = cp_fcntl_setfl(fd, flags)
+                _ = fcntl(fd, F_SETFD, fdFlags)
+                throw error
+            }
         }
     }
 

@@ -23,6 +23,8 @@ final class GCStore: @unchecked Sendable {
     private var failedErrno = Errno.ioError
     private var completions: [(generation: UInt64, run: @Sendable () -> Void)] = []
     private var stopping = false
+    /// The persister has exited: nothing can become durable any more.
+    private(set) var closed = false
     private var persister: NativeThread?
     /// Threads blocked in `waitDurableLocked`, for the commit delay below.
     private var waiters = 0
@@ -62,6 +64,10 @@ final class GCStore: @unchecked Sendable {
         }
         persister?.join()
         persister = nil
+        lock.withLock {
+            closed = true
+            lock.broadcast()
+        }
         Glibc.close(dirFD)
     }
 
@@ -114,6 +120,10 @@ final class GCStore: @unchecked Sendable {
         defer { waiters -= 1 }
         while durableGeneration < generation {
             if failedGeneration >= generation { throw failedErrno }
+            if closed { throw Errno(rawValue: ESHUTDOWN) }
+            // The persister itself (a gc_done hook calling in): the change
+            // rides in its next write; waiting would wait for ourselves.
+            if persister?.isCurrent == true { return }
             lock.wait()
         }
     }

@@ -54,6 +54,7 @@ final class GarbageCollector: @unchecked Sendable {
     func add(id: String, runtime: String, info: PidInfo, resources: [TrackedResource],
              engineReleased: Bool = false, lastError: String? = nil) throws(Errno) {
         try store.lock.withLock { () throws(Errno) in
+            if store.closed { throw Errno(rawValue: ESHUTDOWN) }
             var entry = GCEntry(id: id, runtime: runtime, info: info, resources: resources)
             entry.engineReleased = engineReleased
             entry.lastError = lastError
@@ -75,7 +76,11 @@ final class GarbageCollector: @unchecked Sendable {
     func appendResource(id: String, _ resource: TrackedResource) throws(Errno) -> Bool {
         try store.lock.withLock { () throws(Errno) -> Bool in
             guard store.entries[id] != nil else { return false }
+            if store.closed { throw Errno(rawValue: ESHUTDOWN) }
             store.entries.update(id) { $0.resources.append(resource) }
+            // An attempt running now works from a snapshot without this
+            // resource: make its result not apply (it retries at once).
+            epochs[id, default: 0] += 1
             let generation = store.touchLocked(id)
             try store.waitDurableLocked(generation)
             return true

@@ -16,9 +16,9 @@ enum ABI {
         let shown = detail.utf8.count > 200 ? String(detail.prefix(200)) + "…" : detail
         let suffix = shown.isEmpty ? "" : " (\(shown))"
         if err == .invalidArgument || err == .fileNameTooLong {
-            Log.warning("\(function): invalid argument\(suffix): \(err)")
+            Log.direct(.warning, "\(function): invalid argument\(suffix): \(err)")
         } else {
-            Log.error("\(function) failed\(suffix): \(err)")
+            Log.direct(.error, "\(function) failed\(suffix): \(err)")
         }
         cp_set_errno(err.rawValue)
         return -1
