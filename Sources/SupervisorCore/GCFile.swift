@@ -34,19 +34,25 @@ extension GCStore {
         return .success(())
     }
 
-    /// nil when there is no file or it was damaged (then kept aside).
-    func readDocument() -> GCFileFormat.Document? {
-        let fd = cp_openat(dirFD, Self.fileName, O_RDONLY | O_NOFOLLOW, 0)
+    /// nil when there is no file, or when it was damaged (then kept aside
+    /// and the list starts empty). Any other error (EMFILE, EIO, EACCES…)
+    /// is thrown: starting empty would overwrite a good list with nothing.
+    func readDocument() throws(Errno) -> GCFileFormat.Document? {
+        // O_NONBLOCK: a FIFO planted as garbage.json must not hang the open.
+        let fd = cp_openat(dirFD, Self.fileName, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0)
         if fd < 0 {
             let err = cp_errno()
             if err == ENOENT { return nil }
+            if err == ELOOP {
+                quarantine(reason: "it is a symlink")
+                return nil
+            }
             Log.error("cannot open \(rootDir)/\(Self.fileName): \(Errno(rawValue: err))")
-            if err == ELOOP { quarantine(reason: "it is a symlink") }
-            return nil
+            throw Errno(rawValue: err)
         }
         defer { Glibc.close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { return nil }
+        guard fstat(fd, &st) == 0 else { throw Errno(rawValue: cp_errno()) }
         guard cp_s_isreg(st.st_mode) != 0, Int(st.st_size) <= GCFileFormat.maxFileSize else {
             quarantine(reason: "not a regular file of at most \(GCFileFormat.maxFileSize) bytes")
             return nil
@@ -55,8 +61,12 @@ extension GCStore {
         do throws(Errno) {
             bytes = try FileIO.readAll(fd, limit: GCFileFormat.maxFileSize)
         } catch {
+            if error == .fileTooLarge {
+                quarantine(reason: "larger than \(GCFileFormat.maxFileSize) bytes")
+                return nil
+            }
             Log.error("cannot read \(rootDir)/\(Self.fileName): \(error)")
-            return nil
+            throw error
         }
         do {
             let doc = try GCFileFormat.decode(bytes)

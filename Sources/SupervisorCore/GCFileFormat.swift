@@ -36,7 +36,9 @@ enum GCFileFormat {
         for (key, value) in members {
             if key == listKey {
                 switch value {
+                // Some writers emit an empty list as null or {}.
                 case .null: continue
+                case let .object(members) where members.isEmpty: continue
                 case let .array(items):
                     for (index, item) in items.enumerated() {
                         switch decodeEntry(item) {

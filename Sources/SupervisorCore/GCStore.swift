@@ -16,6 +16,9 @@ final class GCStore: @unchecked Sendable {
     /// Guarded by `lock` (also used by the collector for scheduling fields).
     var entries = GCEntryTable()
     private var unknownTopKeys: [(String, JSONValue)] = []
+    /// Ids removed in memory whose removal is not durable yet, with the
+    /// generation that carries it (gc_restore must not bring them back).
+    private var pendingRemovals: [String: UInt64] = [:]
 
     private var generation: UInt64 = 0
     private var durableGeneration: UInt64 = 0
@@ -44,7 +47,14 @@ final class GCStore: @unchecked Sendable {
         let fd = cp_open(rootDir, O_RDONLY | O_DIRECTORY, 0)
         guard fd >= 0 else { throw Errno(rawValue: cp_errno()) }
         dirFD = fd
-        if let doc = readDocument() {
+        let doc: GCFileFormat.Document?
+        do throws(Errno) {
+            doc = try readDocument()
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+        if let doc {
             unknownTopKeys = doc.unknownTopKeys
             for entry in doc.entries { insertLocked(entry) }
         }
@@ -79,6 +89,7 @@ final class GCStore: @unchecked Sendable {
         var entry = entry
         entry.encoded = []
         entries[entry.id] = entry
+        pendingRemovals[entry.id] = nil
         return markDirtyLocked()
     }
 
@@ -86,6 +97,7 @@ final class GCStore: @unchecked Sendable {
     func removeLocked(_ id: String) -> UInt64 {
         guard entries[id] != nil else { return generation }
         entries[id] = nil
+        pendingRemovals[id] = generation + 1
         return markDirtyLocked()
     }
 
@@ -129,11 +141,13 @@ final class GCStore: @unchecked Sendable {
     }
 
     /// Entries in the file that memory does not have are added (gc_restore).
-    func mergeFromDisk() -> [String] {
-        guard let doc = readDocument() else { return [] }
-        return lock.withLock {
+    /// Read under the lock, and ids whose removal is not on disk yet are
+    /// skipped: a removal in flight is never resurrected.
+    func mergeFromDisk() throws(Errno) -> [String] {
+        try lock.withLock { () throws(Errno) -> [String] in
+            guard let doc = try readDocument() else { return [] }
             var added: [String] = []
-            for entry in doc.entries where entries[entry.id] == nil {
+            for entry in doc.entries where entries[entry.id] == nil && pendingRemovals[entry.id] == nil {
                 insertLocked(entry)
                 added.append(entry.id)
             }
@@ -184,6 +198,9 @@ final class GCStore: @unchecked Sendable {
             switch result {
             case .success:
                 durableGeneration = max(durableGeneration, target)
+                if !pendingRemovals.isEmpty {
+                    pendingRemovals = pendingRemovals.filter { $0.value > durableGeneration }
+                }
                 releasedByLastWrite = waiters
                 retryDelayMs = 0
             case let .failure(err):

@@ -89,8 +89,8 @@ final class GarbageCollector: @unchecked Sendable {
 
     func contains(_ id: String) -> Bool { store.lock.withLock { store.entries[id] != nil } }
 
-    func restore() -> [String] {
-        let added = store.mergeFromDisk()
+    func restore() throws(Errno) -> [String] {
+        let added = try store.mergeFromDisk()
         let now = MonotonicClock.nowNs()
         store.lock.withLock {
             for id in added { store.entries.update(id) { $0.nextDueNs = now } }

@@ -7,6 +7,8 @@ import Testing
     @Test func readsWhatISuladWrites() throws {
         // iSulad omits zero-valued keys and writes an empty list as {}.
         #expect(try GCFileFormat.decode(Array("{}".utf8)).entries.isEmpty)
+        #expect(try GCFileFormat.decode(Array("{\"GcContainers\":{}}".utf8)).entries.isEmpty)
+        #expect(try GCFileFormat.decode(Array("{\"GcContainers\":null}".utf8)).entries.isEmpty)
         let doc = try GCFileFormat.decode(Array("""
             {"GcContainers":[{"id":"c1","runtime":"lcr","pid":12,"StartTime":345},{"id":"c2"}],"Other":1}
             """.utf8))

@@ -62,6 +62,31 @@ import Testing
         #expect(dir.list().contains { $0.hasPrefix("garbage.json.corrupt-") })
     }
 
+    @Test func aFIFONamedGarbageJSONDoesNotHangTheStart() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        #expect(mkfifo(dir.path + "/garbage.json", 0o600) == 0)
+        let store = try GCStore(rootDir: dir.path)
+        store.close()
+        #expect(dir.list().contains { $0.hasPrefix("garbage.json.corrupt-") })
+    }
+
+    @Test func restoreDoesNotBringBackARemovalInFlight() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = try GCStore(rootDir: dir.path)
+        try store.lock.withLock { () throws(Errno) in
+            try store.waitDurableLocked(store.insertLocked(entry("gone")))
+            // Removed in memory; whether or not the write has happened yet,
+            // a restore must not re-add it.
+            store.removeLocked("gone")
+        }
+        let added = try store.mergeFromDisk()
+        #expect(added.isEmpty)
+        #expect(store.lock.withLock { store.entries["gone"] == nil })
+        store.close()
+    }
+
     @Test func restoresEntriesAndKeepsUnknownKeys() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
