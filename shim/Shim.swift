@@ -151,7 +151,9 @@ struct Shim {
             do throws(Errno) { try loop.watchOutput(stream: 0, fd: master) } catch { return fail("watch pty: \(error)") }
             _ = fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK)
         }
-        guard let status = ChildProcess.wait(runtimePid, timeoutMs: Int(Self.startupTimeoutSeconds) * 1000),
+        // Give up on the runtime before the start-up alarm fires, so the
+        // shim cleans up and reports instead of dying of SIGALRM.
+        guard let status = ChildProcess.wait(runtimePid, timeoutMs: Int(Self.startupTimeoutSeconds - 10) * 1000),
               status == .exited(0) else {
             return runtimeFailed(-1, reason: nil)
         }

@@ -13,8 +13,10 @@ public enum ProcessProbe {
 
     /// Gone when there is no such pid, when it is a zombie (it has released
     /// everything; only its parent's wait is missing), or when its start time
-    /// differs (the pid was reused). startTime 0 means "not known": any live
-    /// process with that pid counts.
+    /// differs (the pid was reused). A start time of 0 (not known, e.g. an
+    /// iSulad entry that omitted it) cannot identify a process, so it never
+    /// matches one: the pid may belong to anybody by now (as iSulad's own
+    /// start-time comparison decides).
     public static func liveness(pid: Int32, startTime: UInt64) -> Liveness {
         guard pid > 0 else { return .gone }
         // No such process: one syscall that signals nothing and allocates
@@ -24,7 +26,7 @@ public enum ProcessProbe {
         do {
             let stat = try ProcStat.read(pid: pid)
             if stat.state == "Z" || stat.state == "X" || stat.state == "x" { return .gone }
-            if startTime != 0 && stat.startTime != startTime { return .gone }
+            if stat.startTime != startTime { return .gone }
             return .alive
         } catch {
             if error == .noSuchFileOrDirectory || error == .noSuchProcess { return .gone }

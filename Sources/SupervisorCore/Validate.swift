@@ -11,6 +11,9 @@ public enum Validate {
         let bytes = id.utf8
         guard !bytes.isEmpty else { throw Errno.invalidArgument }
         guard bytes.count < pathMax else { throw Errno.fileNameTooLong }
+        // "-x" would read as an option in `<runtime> delete --force <id>`;
+        // "." names the directory itself.
+        guard bytes.first != UInt8(ascii: "-"), id != "." else { throw Errno.invalidArgument }
         var previousDot = false
         for b in bytes {
             if b < 0x20 || b == 0x7f || b == UInt8(ascii: "/") { throw Errno.invalidArgument }

@@ -35,7 +35,10 @@ enum ABI {
         let length = strnlen(p, Int(PATH_MAX))
         guard length > 0 else { throw Errno.invalidArgument }
         guard length < Int(PATH_MAX) else { throw Errno.fileNameTooLong }
-        return String(cString: p)
+        // Not UTF-8: String(cString:) would repair it, and two different
+        // byte strings would become one id.
+        guard let s = String(validatingCString: p) else { throw Errno.invalidArgument }
+        return s
     }
 
     static func containerID(_ p: UnsafePointer<CChar>?) throws(Errno) -> String {
