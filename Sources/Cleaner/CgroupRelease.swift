@@ -86,9 +86,17 @@ struct CgroupRemoval {
             var pidfds: [Int32] = []
             defer { for fd in pidfds { close(fd) } }
             let me = getpid()
+            var pinned: [(pid_t, Int32)] = []
             for pid in pids where pid != me {
                 let fd = cp_pidfd_open(pid, 0)
-                if fd >= 0 { pidfds.append(fd) }
+                if fd >= 0 { pinned.append((pid, fd)) }
+            }
+            // A member that exited between the listing and pidfd_open may have
+            // had its pid reused by an outsider: keep only pids still listed
+            // now that each pidfd pins one process.
+            let stillMembers = pinned.isEmpty ? [] : memberPIDs()
+            for (pid, fd) in pinned {
+                if stillMembers.contains(pid) { pidfds.append(fd) } else { close(fd) }
             }
             if let v2, hasFile(v2, "cgroup.kill") {
                 write(v2, "cgroup.kill", "1")
