@@ -5,7 +5,9 @@ import SystemPackage
 
 /// The tunables of `supervisor_set_option`, with the SPEC's defaults.
 public struct Options: Sendable, Equatable {
-    public var rootDir: String
+    /// root_dir as set; nil: `$SUPERVISOR_ROOT_DIR`, else /var/lib/isulad,
+    /// read when the GC list is opened (so the variable may be set late).
+    public var rootDirOverride: String?
     public var killRetries = 10
     public var killRetryIntervalMs = 100
     public var gcRetryInitialMs = 100
@@ -16,12 +18,15 @@ public struct Options: Sendable, Equatable {
     public var runtimeTimeoutMs = 30_000
     public var logLevel = LogLevel.warning
 
-    public init() {
+    public init() {}
+
+    public var rootDir: String {
+        if let rootDirOverride { return rootDirOverride }
         if let env = getenv("SUPERVISOR_ROOT_DIR"), env.pointee != 0 {
-            rootDir = String(cString: env)
-        } else {
-            rootDir = "/var/lib/isulad"
+            let value = String(cString: env)
+            if (try? Validate.absolutePath(value)) != nil { return value }
         }
+        return "/var/lib/isulad"
     }
 
     public static let keys = [
@@ -34,7 +39,7 @@ public struct Options: Sendable, Equatable {
         switch key {
         case "root_dir":
             try Validate.absolutePath(value)
-            rootDir = value
+            rootDirOverride = value
         case "kill_retries": killRetries = try Self.integer(value, 0...10_000)
         case "kill_retry_interval_ms": killRetryIntervalMs = try Self.integer(value, 0...600_000)
         case "gc_retry_initial_ms": gcRetryInitialMs = try Self.integer(value, 1...86_400_000)
