@@ -472,43 +472,66 @@ TEST(tty_resize)
 /* 2. stdin                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* A container whose stdin and stdout are isulad FIFOs, started and running. */
+typedef struct stdin_run {
+    char *efifo, *ififo, *ofifo, *logp;
+    int efd, ifd;
+    reader out;
+    pid_t shim;
+} stdin_run;
+
+static void stdin_start(stdin_run *r, const char *tag, const bundle_opts *o, bool tty)
+{
+    make_container(tag, o);
+    r->efifo = make_fifo(g_wd, "exit_fifo");
+    r->ififo = make_fifo(g_wd, "stdin_fifo");
+    r->ofifo = make_fifo(g_wd, "stdout_fifo");
+    r->logp = wd_path("console.log");
+    char pj[2048];
+    snprintf(pj, sizeof pj,
+             "{\"exit_fifo\":\"%s\",%s\"open_stdin\":true,\"isuladStdin\":\"%s\",\"isuladStdout\":\"%s\","
+             "\"logPath\":\"%s\",\"runtime\":\"runc\"}",
+             r->efifo, tty ? "\"open_tty\":true," : "", r->ififo, r->ofifo, r->logp);
+    write_text(g_wd, "process.json", pj);
+    r->efd = open_reader(r->efifo);
+    r->out = (reader){ .fd = open_reader(r->ofifo) };
+    r->shim = start_shim(NULL);
+    /* The shim opens its FIFOs before `runc create`: the reader is there. */
+    wait_created();
+    r->ifd = open(r->ififo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    CHECK_MSG(r->ifd >= 0, "open stdin fifo for writing: %s (shim not reading it?)", strerror(errno));
+    CHECK(sh("runc --root %s/runc start %s", g_wd, g_id) == 0);
+}
+
+/* Status from the exit FIFO, the shim's exit, nothing left in runc. */
+static void stdin_finish(stdin_run *r, int expect_status)
+{
+    int status = -1;
+    CHECK_MSG(read_status(r->efd, &status, WAIT_MS) == 4, "no status in the exit FIFO");
+    CHECK_MSG(status == expect_status, "status %d, expected %d", status, expect_status);
+    CHECK_MSG(wait_shim(r->shim, WAIT_MS) == 0, "shim did not exit 0");
+    expect_no_container();
+    if (r->ifd >= 0) close(r->ifd);
+    close(r->efd);
+    close(r->out.fd);
+    free(r->efifo); free(r->ififo); free(r->ofifo); free(r->logp);
+    finish_case();
+}
+
 static void stdin_case(const char *tag, const char *args_json, bool close_writer,
                        const char *expect, const char *log_line, int expect_status)
 {
     bundle_opts o = { .terminal = false, .args_json = args_json };
-    make_container(tag, &o);
-    char *efifo = make_fifo(g_wd, "exit_fifo");
-    char *ififo = make_fifo(g_wd, "stdin_fifo");
-    char *ofifo = make_fifo(g_wd, "stdout_fifo");
-    char *logp = wd_path("console.log");
-    char pj[2048];
-    snprintf(pj, sizeof pj,
-             "{\"exit_fifo\":\"%s\",\"open_stdin\":true,\"isuladStdin\":\"%s\",\"isuladStdout\":\"%s\","
-             "\"logPath\":\"%s\",\"runtime\":\"runc\"}", efifo, ififo, ofifo, logp);
-    write_text(g_wd, "process.json", pj);
-    int efd = open_reader(efifo);
-    reader out = { .fd = open_reader(ofifo) };
-    pid_t shim = start_shim(NULL);
-    /* The shim opens its FIFOs before `runc create`: the reader is there. */
-    wait_created();
-    int ifd = open(ififo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-    CHECK_MSG(ifd >= 0, "open stdin fifo for writing: %s (shim not reading it?)", strerror(errno));
-    CHECK(sh("runc --root %s/runc start %s", g_wd, g_id) == 0);
-    CHECK(write(ifd, "ping\n", 5) == 5);
-    if (close_writer) close(ifd);
-
-    CHECK_MSG(read_until(&out, expect, WAIT_MS), "stdout FIFO got: \"%s\"", out.buf);
-    int status = -1;
-    CHECK_MSG(read_status(efd, &status, WAIT_MS) == 4, "no status in the exit FIFO");
-    CHECK_MSG(status == expect_status, "status %d, expected %d", status, expect_status);
-    CHECK_MSG(wait_shim(shim, WAIT_MS) == 0, "shim did not exit 0");
-    CHECK_MSG(log_has(logp, "stdout", log_line), "%s not in %s", log_line, logp);
-    expect_no_container();
-    if (!close_writer) close(ifd);
-    close(efd);
-    close(out.fd);
-    free(efifo); free(ififo); free(ofifo); free(logp);
-    finish_case();
+    stdin_run r;
+    stdin_start(&r, tag, &o, false);
+    CHECK(write(r.ifd, "ping\n", 5) == 5);
+    if (close_writer) {
+        close(r.ifd);
+        r.ifd = -1;
+    }
+    CHECK_MSG(read_until(&r.out, expect, WAIT_MS), "stdout FIFO got: \"%s\"", r.out.buf);
+    CHECK_MSG(log_has(r.logp, "stdout", log_line), "%s not in %s", log_line, r.logp);
+    stdin_finish(&r, expect_status);
 }
 
 TEST(stdin_ping)
@@ -522,29 +545,15 @@ TEST(stdin_eof)
     stdin_case("stdineof", "[\"/bin/sh\",\"-c\",\"cat; echo eof-seen; exit 4\"]", true, "ping\neof-seen", "eof-seen", 4);
 }
 
-/* BUG probe (see report): a container that reads its stdin slowly. The
- * container pipe fills (64 KiB) while the shim still has isulad's data; the
- * shim must hold back (stop reading the FIFO), not drop input or close the
- * container's stdin. Every byte written must reach `wc -c`. */
+/* A container that reads its stdin late: its pipe fills (64 KiB) while the
+ * shim still holds isulad's data; the shim must hold back (stop reading the
+ * FIFO), not drop input or close the container's stdin. Every byte written
+ * must reach `wc -c`. */
 TEST(stdin_slow_reader)
 {
     bundle_opts o = { .args_json = "[\"/bin/sh\",\"-c\",\"sleep 1; echo count=$(wc -c)/\"]" };
-    make_container("stdinslow", &o);
-    char *efifo = make_fifo(g_wd, "exit_fifo");
-    char *ififo = make_fifo(g_wd, "stdin_fifo");
-    char *ofifo = make_fifo(g_wd, "stdout_fifo");
-    char pj[2048];
-    snprintf(pj, sizeof pj,
-             "{\"exit_fifo\":\"%s\",\"open_stdin\":true,\"isuladStdin\":\"%s\",\"isuladStdout\":\"%s\","
-             "\"runtime\":\"runc\"}", efifo, ififo, ofifo);
-    write_text(g_wd, "process.json", pj);
-    int efd = open_reader(efifo);
-    reader out = { .fd = open_reader(ofifo) };
-    pid_t shim = start_shim(NULL);
-    wait_created();
-    int ifd = open(ififo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-    CHECK_MSG(ifd >= 0, "open stdin fifo: %s", strerror(errno));
-    CHECK(sh("runc --root %s/runc start %s", g_wd, g_id) == 0);
+    stdin_run r;
+    stdin_start(&r, "stdinslow", &o, false);
     /* 256 KiB: four times a pipe. Blocks (bounded) while nobody reads. */
     static char chunk[4096];
     memset(chunk, 'x', sizeof chunk);
@@ -553,59 +562,31 @@ TEST(stdin_slow_reader)
     while (sent < total) {
         int left = (int)(end - tu_now_ms());
         CHECK_MSG(left > 0, "stdin FIFO: only %zu of %zu bytes taken", sent, total);
-        struct pollfd pf = { .fd = ifd, .events = POLLOUT };
+        struct pollfd pf = { .fd = r.ifd, .events = POLLOUT };
         if (poll(&pf, 1, left) <= 0) continue;
         size_t want = total - sent < sizeof chunk ? total - sent : sizeof chunk;
-        ssize_t n = write(ifd, chunk, want);
+        ssize_t n = write(r.ifd, chunk, want);
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
         CHECK_MSG(n > 0, "write stdin fifo: %s", strerror(errno));
         sent += (size_t)n;
     }
-    close(ifd);
-    CHECK_MSG(read_until(&out, "/", WAIT_MS), "stdout FIFO got: \"%s\"", out.buf);
-    CHECK_MSG(strstr(out.buf, "count=262144/") != NULL,
-              "SHIM BUG: container read %s of 262144 stdin bytes (input dropped when its pipe was full)",
-              out.buf);
-    int status = -1;
-    CHECK_MSG(read_status(efd, &status, WAIT_MS) == 4, "no status in the exit FIFO");
-    CHECK_MSG(status == 0, "status %d", status);
-    CHECK_MSG(wait_shim(shim, WAIT_MS) == 0, "shim did not exit 0");
-    expect_no_container();
-    close(efd); close(out.fd);
-    free(efifo); free(ififo); free(ofifo);
-    finish_case();
+    close(r.ifd);
+    r.ifd = -1;
+    CHECK_MSG(read_until(&r.out, "/", WAIT_MS), "stdout FIFO got: \"%s\"", r.out.buf);
+    CHECK_MSG(strstr(r.out.buf, "count=262144/") != NULL,
+              "container read %s of 262144 stdin bytes (input dropped when its pipe was full)", r.out.buf);
+    stdin_finish(&r, 0);
 }
 
 /* open_tty + open_stdin: isulad's stdin goes into the pty master. */
 TEST(tty_stdin)
 {
     bundle_opts o = { .terminal = true, .args_json = "[\"/bin/sh\",\"-c\",\"read x; echo got-$x\"]" };
-    make_container("ttyin", &o);
-    char *efifo = make_fifo(g_wd, "exit_fifo");
-    char *ififo = make_fifo(g_wd, "stdin_fifo");
-    char *ofifo = make_fifo(g_wd, "stdout_fifo");
-    char pj[2048];
-    snprintf(pj, sizeof pj,
-             "{\"exit_fifo\":\"%s\",\"open_tty\":true,\"open_stdin\":true,\"isuladStdin\":\"%s\","
-             "\"isuladStdout\":\"%s\",\"runtime\":\"runc\"}", efifo, ififo, ofifo);
-    write_text(g_wd, "process.json", pj);
-    int efd = open_reader(efifo);
-    reader out = { .fd = open_reader(ofifo) };
-    pid_t shim = start_shim(NULL);
-    wait_created();
-    int ifd = open(ififo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-    CHECK_MSG(ifd >= 0, "open stdin fifo: %s", strerror(errno));
-    CHECK(sh("runc --root %s/runc start %s", g_wd, g_id) == 0);
-    CHECK(write(ifd, "ping\n", 5) == 5);
-    CHECK_MSG(read_until(&out, "got-ping", WAIT_MS), "stdout FIFO got: \"%s\"", out.buf);
-    int status = -1;
-    CHECK_MSG(read_status(efd, &status, WAIT_MS) == 4, "no status in the exit FIFO");
-    CHECK_MSG(status == 0, "status %d", status);
-    CHECK_MSG(wait_shim(shim, WAIT_MS) == 0, "shim did not exit 0");
-    expect_no_container();
-    close(ifd); close(efd); close(out.fd);
-    free(efifo); free(ififo); free(ofifo);
-    finish_case();
+    stdin_run r;
+    stdin_start(&r, "ttyin", &o, true);
+    CHECK(write(r.ifd, "ping\n", 5) == 5);
+    CHECK_MSG(read_until(&r.out, "got-ping", WAIT_MS), "stdout FIFO got: \"%s\"", r.out.buf);
+    stdin_finish(&r, 0);
 }
 
 /* ------------------------------------------------------------------------ */
