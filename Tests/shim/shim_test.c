@@ -1,5 +1,6 @@
 /* isulad-shim against real runc. Each case: a temp state dir + busybox bundle,
  * the shim started as iSulad does, waits bounded by deadlines (poll). */
+#include "testutil.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -63,11 +64,12 @@ static pid_t start_shim(const char *timeout) {
     }
     return pid;
 }
+/* The shim's exit code (128+signal when killed), -1 when it outlives the
+ * deadline (then it is killed): waits on a pidfd, no polling. */
 static int wait_exit(pid_t pid, int ms) {
-    long long dl = now_ms() + ms; int st;
-    while (now_ms() < dl) { pid_t r = waitpid(pid, &st, WNOHANG); if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        struct timespec ts = {0, 10000000}; nanosleep(&ts, NULL); }
-    kill(pid, SIGKILL); waitpid(pid, &st, 0); return -1;
+    int st;
+    if (!tu_reap(pid, ms, &st)) { kill(pid, SIGKILL); waitpid(pid, &st, 0); return -1; }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 static int wait_file(const char *name, int ms) {
     char p[400]; snprintf(p, sizeof p, "%s/%s", state, name); long long dl = now_ms() + ms; struct stat st;
