@@ -84,6 +84,4 @@ public enum Failpoint {
             return nil
         }
     }
-
-    public static var isArmed: Bool { table != nil }
 }

@@ -170,8 +170,9 @@ extension Spawn {
         if timedOut {
             if pidfd >= 0 { _ = cp_pidfd_send_signal(pidfd, SIGKILL) } else { kill(pid, SIGKILL) }
         }
-        let status = try? wait(pid)
-        return CommandResult(status: timedOut ? nil : status ?? nil,
+        // Reaped either way; a killed child has no status worth reporting.
+        let status = (try? wait(pid)) ?? nil
+        return CommandResult(status: timedOut ? nil : status,
                              output: String(decoding: output, as: UTF8.self), timedOut: timedOut)
     }
 }

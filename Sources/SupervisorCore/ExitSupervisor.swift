@@ -137,8 +137,6 @@ final class ExitSupervisor: @unchecked Sendable {
         }
     }
 
-    var count: Int { withTable { $0.monitors.count } }
-
     /// Stops the epoll thread and closes every FIFO still armed (their exits
     /// are not lost: the shim leaves an exit record, and the engine re-arms
     /// after a restart). Exits already read are handled by the pool.

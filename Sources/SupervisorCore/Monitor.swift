@@ -1,3 +1,4 @@
+import Glibc
 import Platform
 
 /// Fixed-size part of an armed exit monitor.
@@ -62,7 +63,8 @@ final class Monitor: ManagedBuffer<MonitorHeader, UInt8> {
 
     func hasID(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         withUnsafeMutablePointers { h, e in
-            Int(h.pointee.idLength) == bytes.count && memcmpEqual(e, bytes.baseAddress, bytes.count)
+            Int(h.pointee.idLength) == bytes.count
+                && (bytes.isEmpty || memcmp(e, bytes.baseAddress!, bytes.count) == 0)
         }
     }
 
@@ -71,13 +73,6 @@ final class Monitor: ManagedBuffer<MonitorHeader, UInt8> {
             hasher.combine(bytes: UnsafeRawBufferPointer(start: e, count: Int(h.pointee.idLength)))
         }
     }
-}
-
-private func memcmpEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>?, _ n: Int) -> Bool {
-    guard n > 0 else { return true }
-    guard let b else { return false }
-    for i in 0..<n where a[i] != b[i] { return false }
-    return true
 }
 
 /// A set element that identifies a monitor by its container id. A lookup

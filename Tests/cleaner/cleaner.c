@@ -31,20 +31,12 @@ static char *setup(const char *tag)
     return root;
 }
 
-static pid_ppid_info_t dead_info(void)
-{
-    pid_ppid_info_t info;
-    memset(&info, 0, sizeof(info));
-    tu_dead_pid(&info.pid, &info.start_time);
-    tu_dead_pid(&info.ppid, &info.pstart_time);
-    return info;
-}
 
 /* Arms a monitor for id (gone processes), lets the tracking callback run,
  * then has a fake shim report exit 0 and waits for container_stopped. */
 static void exit_with(const char *root, const char *id, void (*track)(const char *id, void *arg), void *arg)
 {
-    pid_ppid_info_t info = dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     char *fifo = tu_arm_monitor(root, id, &info, "runc");
     track(id, arg);
     pid_t shim = tu_spawn_fake_shim(fifo, 0, sizeof(int));
@@ -359,7 +351,7 @@ TEST(cleaner_order)
 TEST(cleaner_bad_values)
 {
     char *root = setup("cl-bad");
-    pid_ppid_info_t info = dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     char *fifo = tu_arm_monitor(root, "c-bad", &info, "runc");
     ASSERT_FAILS(supervisor_track_resource("c-bad", SUPERVISOR_RES_MOUNT, "relative/m"), EINVAL);
     ASSERT_FAILS(supervisor_track_resource("c-bad", SUPERVISOR_RES_PATH, "tmp/x"), EINVAL);

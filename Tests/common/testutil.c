@@ -861,3 +861,12 @@ bool tu_exists(const char *path)
     struct stat st;
     return lstat(path, &st) == 0;
 }
+
+pid_ppid_info_t tu_dead_info(void)
+{
+    pid_ppid_info_t info;
+    memset(&info, 0, sizeof(info));
+    tu_dead_pid(&info.pid, &info.start_time);
+    tu_dead_pid(&info.ppid, &info.pstart_time);
+    return info;
+}

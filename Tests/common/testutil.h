@@ -276,6 +276,9 @@ void tu_kill_reap(pid_t pid);
  * "gone" process (it never refers to this test process). */
 void tu_dead_pid(int *pid, unsigned long long *start_time);
 
+/* pid_ppid_info_t whose container and monitor are both such reaped processes. */
+pid_ppid_info_t tu_dead_info(void);
+
 /* /proc/<pid>/stat field 22 (start time in clock ticks). false when the
  * process does not exist. */
 bool tu_proc_start_time(pid_t pid, unsigned long long *start_time);

@@ -101,14 +101,6 @@ static char *setup(const char *tag, bool with_clean_hook)
     return g_root;
 }
 
-static pid_ppid_info_t dead_info(void)
-{
-    pid_ppid_info_t info;
-    memset(&info, 0, sizeof(info));
-    tu_dead_pid(&info.pid, &info.start_time);
-    tu_dead_pid(&info.ppid, &info.pstart_time);
-    return info;
-}
 
 static void expect_gc_done(const char *id, int timeout_ms)
 {
@@ -153,7 +145,7 @@ static bool on_disk(void *arg) { return tu_garbage_count_id(g_root, ((struct on_
 static void persist_error(const char *tag, int err)
 {
     setup(tag, false);
-    pid_ppid_info_t info = dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     long long t0 = tu_now_ms();
     errno = 0;
     int rc = gc_add_container("pe1", "runc", &info);
@@ -208,7 +200,7 @@ TEST(persist_rename_error_removal)
     if (!armed("gc.persist.rename=error*3")) return;
     setup("f-prr", false);
     ASSERT_OK(start_gchandler());
-    pid_ppid_info_t info = dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     ASSERT_FAILS(gc_add_container("rr1", "runc", &info), EIO);
     expect_gc_done("rr1", WAIT_MS);
     const char *ids[] = { "rr1" };
@@ -240,7 +232,7 @@ TEST(persist_fsync_delay)
     enum { N = 8 };
     struct adder ad[N];
     pthread_t th[N];
-    pid_ppid_info_t info = dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     for (int i = 0; i < N; i++) {
         snprintf(ad[i].id, sizeof(ad[i].id), "slow%d", i);
         ad[i].info = info;
@@ -356,7 +348,7 @@ static void clean_error(const char *tag, supervisor_resource_kind_t kind, int ho
 {
     char *root = setup(tag, true);
     ASSERT_OK(start_gchandler());
-    pid_ppid_info_t info = dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     const char *id = "ce1";
     struct resource r;
     char *fifo = tu_arm_monitor(root, id, &info, "runc");
@@ -421,7 +413,7 @@ TEST(clean_mount_delay_gc)
 {
     if (!armed("clean.mount=delay:2000*1")) return;
     setup("f-cmd", false);
-    pid_ppid_info_t info = dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     struct resource slow, fast[FAST];
     make_resource(SUPERVISOR_RES_MOUNT, "slow", &slow);
     ASSERT_OK(supervisor_track_resource("slow", SUPERVISOR_RES_MOUNT, slow.value));
@@ -456,7 +448,7 @@ TEST(clean_mount_delay_exits)
     if (!armed("clean.mount=delay:2000*1")) return;
     char *root = setup("f-cmde", false);
     ASSERT_OK(start_gchandler());
-    pid_ppid_info_t info = dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     struct resource slow;
     char *slow_fifo = tu_arm_monitor(root, "slow", &info, "runc");
     make_resource(SUPERVISOR_RES_MOUNT, "slow", &slow);
@@ -505,7 +497,7 @@ static void fifo_faults(const char *tag)
 {
     char *root = setup(tag, false);
     ASSERT_OK(start_gchandler());
-    pid_ppid_info_t info = dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     const int codes[] = { 42, 0, 255, 137 };
     const size_t nbytes[] = { 4, 4, 4, 2 }; /* the last one: shim killed mid-write → 137 */
     for (int i = 0; i < 4; i++) {

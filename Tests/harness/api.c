@@ -28,7 +28,7 @@ TEST(lifecycle_restart)
     ASSERT_OK(start_gchandler());
     ASSERT_OK(start_gchandler());
 
-    pid_ppid_info_t info = h_dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     char *fifo = tu_arm_monitor(root, "lc1", &info, "runc");
     pid_t shim = tu_spawn_fake_shim(fifo, 11, sizeof(int));
     h_expect_stopped("lc1", info.pid, 11);
@@ -83,8 +83,8 @@ static yajl_val find_by_id(yajl_val arr, const char *id)
 TEST(status_json)
 {
     char *root = h_setup("status", NULL);
-    pid_ppid_info_t mon = h_dead_info();
-    pid_ppid_info_t gcinfo = h_dead_info();
+    pid_ppid_info_t mon = tu_dead_info();
+    pid_ppid_info_t gcinfo = tu_dead_info();
     char *fifo = tu_arm_monitor(root, "st-run", &mon, "runc");
     ASSERT_OK(gc_add_container("st-gc", "runc", &gcinfo));
     ASSERT_EQ(supervisor_container_state("st-run"), SUPERVISOR_STATE_RUNNING);
@@ -169,7 +169,7 @@ TEST(options_accepted)
     ASSERT_EQ(tu_json_int(v, "workers"), 2);
     yajl_tree_free(v);
     free(text);
-    pid_ppid_info_t info = h_dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     ASSERT_OK(gc_add_container("opt1", "runc", &info));
     char *gj = tu_path_join(root, "garbage.json");
     struct stat st;
@@ -185,7 +185,7 @@ TEST(option_root_dir_env_child)
 {
     const char *dir = getenv("SUPERVISOR_ROOT_DIR");
     ASSERT_MSG(dir != NULL, "run through option_root_dir_env");
-    pid_ppid_info_t info = h_dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     ASSERT_OK(new_gchandler());
     ASSERT_OK(gc_add_container("envroot", "runc", &info));
     ASSERT_EQ(tu_garbage_count_id(dir, "envroot"), 1);
@@ -340,7 +340,7 @@ static const char *const bad_ids[] = {
 TEST(bad_input_monitor)
 {
     char *root = h_setup("bad-monitor", NULL);
-    pid_ppid_info_t info = h_dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     char *dir = tu_path_join(root, "state");
     tu_mkdir(dir);
     char *fifo = container_exit_fifo_create(dir);
@@ -397,7 +397,7 @@ TEST(bad_input_monitor)
 TEST(bad_input_gc)
 {
     char *root = h_setup("bad-gc", NULL);
-    pid_ppid_info_t info = h_dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     ASSERT_FAILS(gc_add_container(NULL, "runc", &info), EINVAL);
     ASSERT_FAILS(gc_add_container("good", NULL, &info), EINVAL);
     ASSERT_FAILS(gc_add_container("good", "", &info), EINVAL);

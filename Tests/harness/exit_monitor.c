@@ -17,7 +17,7 @@ TEST(exit_statuses)
     for (int i = 0; i < 3; i++) {
         char id[32];
         snprintf(id, sizeof(id), "status-%d", codes[i]);
-        pid_ppid_info_t info = h_dead_info();
+        pid_ppid_info_t info = tu_dead_info();
         pids[i] = info.pid;
         char *fifo = tu_arm_monitor(root, id, &info, "runc");
         ASSERT_EQ(supervisor_container_state(id), SUPERVISOR_STATE_RUNNING);
@@ -45,7 +45,7 @@ TEST(exit_statuses)
 TEST(exit_eof_no_data)
 {
     char *root = h_setup("exit-eof", NULL);
-    pid_ppid_info_t info = h_dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     char *fifo = tu_arm_monitor(root, "eof", &info, "runc");
     pid_t shim = tu_spawn_fake_shim(fifo, 0, 0);
     h_expect_stopped("eof", info.pid, 137);
@@ -60,7 +60,7 @@ TEST(exit_eof_no_data)
 TEST(exit_two_bytes)
 {
     char *root = h_setup("exit-2bytes", NULL);
-    pid_ppid_info_t info = h_dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     char *fifo = tu_arm_monitor(root, "short", &info, "runc");
     pid_t shim = tu_spawn_fake_shim(fifo, 5, 2);
     h_expect_stopped("short", info.pid, 137);
@@ -75,7 +75,7 @@ TEST(exit_two_bytes)
 TEST(exit_no_writer_yet)
 {
     char *root = h_setup("exit-nowriter", NULL);
-    pid_ppid_info_t info = h_dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     char *fifo = tu_arm_monitor(root, "waiting", &info, "runc");
     ASSERT_MSG(!tu_events_wait(tu_stopped, "waiting", 1, H_QUIET_MS),
                "container_stopped fired although no writer ever opened the FIFO");
@@ -95,7 +95,7 @@ TEST(exit_no_writer_yet)
 TEST(exit_duplicate_id)
 {
     char *root = h_setup("exit-dup", NULL);
-    pid_ppid_info_t info = h_dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     char *fifo = tu_arm_monitor(root, "dup", &info, "runc");
     int fd2 = container_exit_fifo_open(fifo);
     ASSERT(fd2 >= 0);
@@ -126,7 +126,7 @@ TEST(exit_alive_killed)
 {
     char *root = h_setup("exit-alive", NULL);
     pid_t child = tu_spawn_paused();
-    pid_ppid_info_t info = h_dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     info.pid = (int)child;
     ASSERT(tu_proc_start_time(child, &info.start_time));
     char *fifo = tu_arm_monitor(root, "alive", &info, "runc");
@@ -152,7 +152,7 @@ TEST(exit_pid_reuse_safe)
     pid_t bystander = tu_spawn_paused();
     unsigned long long real_start = 0;
     ASSERT(tu_proc_start_time(bystander, &real_start));
-    pid_ppid_info_t info = h_dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     info.pid = (int)bystander;
     info.start_time = real_start + 4242;
     char *fifo = tu_arm_monitor(root, "reused", &info, "runc");
@@ -188,7 +188,7 @@ TEST(exit_track_path)
     char *link = tu_path_join(res, "link-out");
     ASSERT_OK(symlink(outside, link));
 
-    pid_ppid_info_t info = h_dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     char *fifo = tu_arm_monitor(root, "tracked", &info, "runc");
     ASSERT_OK(supervisor_track_resource("tracked", SUPERVISOR_RES_PATH, res));
     pid_t shim = tu_spawn_fake_shim(fifo, 0, sizeof(int));
@@ -252,7 +252,7 @@ static void conc_verify(const char *key, int count, int pid, int code, void *arg
 TEST(exit_concurrent)
 {
     char *root = h_setup("exit-conc", NULL);
-    pid_ppid_info_t info = h_dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     struct conc_arg args[CONC_THREADS];
     pthread_t th[CONC_THREADS];
     long long t0 = tu_now_ms();

@@ -53,7 +53,7 @@ TEST(gc_clean_failure)
     tu_gate_init(&clean_gate);
     char *root = h_setup("gc-clean", clean_k);
     ASSERT_OK(start_gchandler());
-    pid_ppid_info_t info = h_dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     char *fifo = tu_arm_monitor(root, "gc1", &info, "runc");
     pid_t shim = tu_spawn_fake_shim(fifo, 17, sizeof(int));
     h_expect_stopped("gc1", info.pid, 17);
@@ -91,7 +91,7 @@ TEST(gc_clean_failure)
 TEST(gc_add_durable)
 {
     char *root = h_setup("gc-durable", NULL);
-    pid_ppid_info_t a = h_dead_info();
+    pid_ppid_info_t a = tu_dead_info();
     ASSERT_OK(gc_add_container("dur1", "runc", &a));
     yajl_val tree = tu_garbage_load(root);
     ASSERT_MSG(tree != NULL, "garbage.json not written when gc_add_container returned");
@@ -101,7 +101,7 @@ TEST(gc_add_durable)
     ASSERT_EQ(supervisor_container_state("dur1"), SUPERVISOR_STATE_GC);
     ASSERT(gc_is_gc_progress("dur1"));
 
-    pid_ppid_info_t b = h_dead_info();
+    pid_ppid_info_t b = tu_dead_info();
     ASSERT_OK(gc_add_container("dur1", "kata-runtime", &b));
     ASSERT_EQ(tu_garbage_count_id(root, "dur1"), 1);
     tree = tu_garbage_load(root);
@@ -127,7 +127,7 @@ TEST(gc_add_durable)
 TEST(gc_restore_merge)
 {
     char *root = h_setup("gc-merge", NULL);
-    pid_ppid_info_t a = h_dead_info();
+    pid_ppid_info_t a = tu_dead_info();
     ASSERT_OK(gc_add_container("mine", "runc", &a));
     char *text = NULL;
     ASSERT(asprintf(&text,
@@ -189,7 +189,7 @@ TEST(gc_restart_phase1)
     ASSERT_OK(new_supervisor());
     ASSERT_OK(new_gchandler());
     ASSERT_OK(start_gchandler());
-    pid_ppid_info_t info = h_dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     char *fifo = tu_arm_monitor(root, restart_ids[0], &info, "runc");
     pid_t shim = tu_spawn_fake_shim(fifo, 0, sizeof(int));
     h_expect_stopped(restart_ids[0], info.pid, 0);
@@ -276,7 +276,7 @@ TEST(gc_damaged_file)
     ASSERT_MSG(tu_events_wait(tu_logs, "3", 1, H_WAIT_MS), "damaged garbage.json not logged at error");
 
     /* The store works afterwards. */
-    pid_ppid_info_t info = h_dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     ASSERT_OK(gc_add_container("after-damage", "runc", &info));
     ASSERT_EQ(tu_garbage_count(root), 1);
     free(kept);
@@ -294,7 +294,7 @@ TEST(gc_isulad_empty)
     tu_write_file(path, "{}", 2);
     ASSERT_OK(new_gchandler());
     ASSERT_EQ(tu_garbage_count(root), 0);
-    pid_ppid_info_t info = h_dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     ASSERT_OK(gc_add_container("e1", "runc", &info));
     yajl_val tree = tu_garbage_load(root);
     expect_entry(tree, "e1", "runc", &info);
@@ -310,7 +310,7 @@ TEST(gc_isulad_file)
 {
     char *root = tu_setup_root("gc-isulad");
     tu_install_recorder(NULL);
-    pid_ppid_info_t a = h_dead_info();
+    pid_ppid_info_t a = tu_dead_info();
     char *text = NULL;
     ASSERT(asprintf(&text,
                     "{\"GcContainers\":["
@@ -328,7 +328,7 @@ TEST(gc_isulad_file)
     ASSERT_OK(gc_restore());
 
     /* Force a rewrite. */
-    pid_ppid_info_t f = h_dead_info();
+    pid_ppid_info_t f = tu_dead_info();
     ASSERT_OK(gc_add_container("fresh", "runc", &f));
     yajl_val tree = tu_garbage_load(root);
     ASSERT_MSG(tree != NULL, "rewritten garbage.json is not JSON");

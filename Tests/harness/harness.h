@@ -24,14 +24,6 @@ static inline char *h_setup(const char *tag,
 }
 
 /* pid_info naming processes that are gone (pid and ppid). */
-static inline pid_ppid_info_t h_dead_info(void)
-{
-    pid_ppid_info_t info;
-    memset(&info, 0, sizeof(info));
-    tu_dead_pid(&info.pid, &info.start_time);
-    tu_dead_pid(&info.ppid, &info.pstart_time);
-    return info;
-}
 
 /* Waits for one container_stopped of id and checks pid and exit code. */
 static inline void h_expect_stopped(const char *id, int pid, int code)

@@ -153,7 +153,7 @@ static char *hooks_setup(const char *tag, const char *id)
     tu_gc_done = tu_events_new();
     tu_logs = tu_events_new();
     h_id = id;
-    h_info = h_dead_info();
+    h_info = tu_dead_info();
     supervisor_engine_ops_t ops = full_ops();
     ASSERT_OK(supervisor_set_engine_ops(&ops));
     ASSERT_OK(new_supervisor());
@@ -322,7 +322,7 @@ TEST(hooks_shutdown_edeadlk)
     ASSERT_OK(supervisor_set_engine_ops(&ops));
     ASSERT_OK(new_supervisor());
     ASSERT_OK(new_gchandler());
-    pid_ppid_info_t info = h_dead_info();
+    pid_ppid_info_t info = tu_dead_info();
     char *fifo = tu_arm_monitor(root, "reenter", &info, "runc");
     pid_t shim = tu_spawn_fake_shim(fifo, 0, sizeof(int));
     h_expect_stopped("reenter", info.pid, 0);

@@ -35,9 +35,6 @@ static inline void cp_set_errno(int e) { errno = e; }
 static inline int cp_prctl_set_child_subreaper(void) {
     return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 }
-static inline int cp_prctl_set_pdeathsig(int sig) {
-    return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0);
-}
 static inline int cp_fcntl_setfd_cloexec(int fd) {
     int flags = fcntl(fd, F_GETFD);
     if (flags < 0) return -1;
@@ -51,16 +48,10 @@ static inline int cp_open(const char *path, int flags, unsigned int mode) {
 static inline int cp_openat(int dirfd, const char *path, int flags, unsigned int mode) {
     return openat(dirfd, path, flags | O_CLOEXEC, mode);
 }
-static inline int cp_ioctl_int(int fd, unsigned long req, void *arg) {
-    return ioctl(fd, req, arg);
-}
-static inline int cp_wifexited(int s) { return WIFEXITED(s); }
 static inline int cp_wexitstatus(int s) { return WEXITSTATUS(s); }
 static inline int cp_wifsignaled(int s) { return WIFSIGNALED(s); }
 static inline int cp_wtermsig(int s) { return WTERMSIG(s); }
 static inline int cp_s_isfifo(unsigned int m) { return S_ISFIFO(m); }
-static inline int cp_s_isdir(unsigned int m) { return S_ISDIR(m); }
-static inline int cp_s_islnk(unsigned int m) { return S_ISLNK(m); }
 static inline int cp_s_isreg(unsigned int m) { return S_ISREG(m); }
 
 
