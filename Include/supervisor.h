@@ -100,11 +100,19 @@ typedef struct supervisor_engine_ops {
     /* Log sink; level is a syslog priority (3 error, 4 warning, 6 info, 7 debug).
        Default: stderr, warning and above. */
     void (*log)(void *ctx, int level, const char *msg);
+    /* Since 1.1; called only when struct_size covers it (an engine built
+       against 1.0 is never called here). OOM kills in the CGROUP resources
+       tracked for an armed container: oom_kills is the cumulative count (the
+       cgroup's own counter, so kills before arming are reported at arming).
+       Called when the count grows; an OOM kill that ended the container is
+       always reported before that container's container_stopped. */
+    void (*container_oom)(void *ctx, const char *id, unsigned long long oom_kills);
 } supervisor_engine_ops_t;
 
 /* Installs the engine's hooks (copied; NULL members keep the defaults).
  * NULL restores every default. EINVAL when struct_size is too small to hold
- * the fields up to log; larger sizes (a newer header) are accepted. */
+ * the fields up to log (the 1.0 struct); members past struct_size are never
+ * read, and larger sizes (a newer header) are accepted. */
 int supervisor_set_engine_ops(const supervisor_engine_ops_t *ops);   /* NULL: defaults */
 
 /* Sets an option (table in the README: root_dir, kill_retries,
