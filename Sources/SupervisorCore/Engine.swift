@@ -139,7 +139,7 @@ public final class Engine: @unchecked Sendable {
 
     private func ensurePoolLocked() throws(Errno) {
         if parts.withLock({ $0.pool != nil }) { return }
-        let pool = try WorkerPool(workers: currentOptions().workers)
+        let pool = WorkerPool(workers: currentOptions().workers)
         let cleaner = BuiltinCleaner()
         parts.withLock {
             $0.pool = pool
