@@ -4,10 +4,31 @@ import Glibc
 import Platform
 import SystemPackage
 
-/// garbage.json on disk: the atomic rewrite (temp file, fsync, rename,
-/// fsync of the directory, each step a failpoint) and the tolerant load.
-extension GCStore {
-    func writeFile(_ bytes: [UInt8]) -> Result<Void, Errno> {
+/// garbage.json on disk, in the root directory it keeps open: the atomic
+/// rewrite (temp file, fsync, rename, fsync of the directory, each step a
+/// failpoint) and the tolerant, streaming load. Owns the directory fd:
+/// `close()` once, after the last write.
+struct GCFile: Sendable {
+    static let fileName = "garbage.json"
+    static let tempName = "garbage.json.tmp"
+
+    let rootDir: String
+    let dirFD: Int32
+
+    /// Opens (creating if needed) the root directory.
+    init(rootDir: String) throws(Errno) {
+        self.rootDir = rootDir
+        try Self.makeDirectories(rootDir)
+        let fd = cp_open(rootDir, O_RDONLY | O_DIRECTORY, 0)
+        guard fd >= 0 else { throw Errno(rawValue: cp_errno()) }
+        dirFD = fd
+    }
+
+    func close() { Glibc.close(dirFD) }
+
+    var path: String { "\(rootDir)/\(Self.fileName)" }
+
+    func write(_ bytes: [UInt8]) -> Result<Void, Errno> {
         _ = unlinkat(dirFD, Self.tempName, 0)
         let fd = cp_openat(dirFD, Self.tempName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { return .failure(Errno(rawValue: cp_errno())) }
@@ -37,7 +58,7 @@ extension GCStore {
     /// nil when there is no file, or when it was damaged (then kept aside
     /// and the list starts empty). Any other error (EMFILE, EIO, EACCES…)
     /// is thrown: starting empty would overwrite a good list with nothing.
-    func readDocument() throws(Errno) -> GCFileFormat.Document? {
+    func read() throws(Errno) -> GCFileFormat.Document? {
         // O_NONBLOCK: a FIFO planted as garbage.json must not hang the open.
         let fd = cp_openat(dirFD, Self.fileName, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0)
         if fd < 0 {

@@ -123,9 +123,9 @@ extension Engine {
             if let gc = self.gc { return gc }
             return try ensureGC()   // closed between the two looks: load again
         }
-        let store: GCStore
+        let gc: GarbageCollector
         do throws(Errno) {
-            store = try GCStore(rootDir: rootDir)
+            gc = try GarbageCollector(rootDir: rootDir, gcCollaborators())
         } catch {
             withState { s in
                 s.parts.gc = .none
@@ -134,13 +134,22 @@ extension Engine {
             Log.error("cannot open the GC list in \(rootDir): \(error)")
             throw error
         }
-        let gc = GarbageCollector(store: store, engine: self)
         withState { s in
             s.parts.gc = .open(gc)
             s.shutdownWriteError = nil
             lifecycle.broadcast()
         }
         return gc
+    }
+
+    /// What the collector needs of the engine.
+    private func gcCollaborators() -> GarbageCollector.Collaborators {
+        GarbageCollector.Collaborators(
+            submit: { [unowned self] id, job in self.submit(key: id, job) },
+            hooks: { [unowned self] in self.currentHooks() },
+            options: { [unowned self] in self.currentOptions() },
+            releaser: { [unowned self] hooks, options in self.releaser(hooks: hooks, options: options) },
+            released: { [unowned self] id in self.gcEntryReleased(id) })
     }
 
     public func startGC() throws(Errno) {
@@ -192,10 +201,10 @@ extension Engine {
         var writeFailure: Errno?
         var writeError: String?
         do throws(Errno) {
-            try gc?.store.close()
+            try gc?.close()
         } catch {
             writeFailure = error
-            writeError = "cannot write \(gc?.store.rootDir ?? "")/\(GCStore.fileName): \(error)"
+            writeError = "cannot write \(gc?.rootDir ?? "")/\(GCFile.fileName): \(error)"
         }
         let discarded = ledger.withLock { l -> Int in
             defer { l = ResourceLedger() }
