@@ -72,7 +72,9 @@ int   gc_restore(void);
 /* Starts the collector thread (event-driven; no wake-ups while the list is empty). */
 int   start_gchandler(void);
 
-/* true while id is in the GC list. */
+/* true while id is in the GC list, and until its removal is durable and its
+ * gc_done hook has returned (a call racing gc_done waits for it, at most
+ * 100 ms; gc_done itself already sees false). */
 bool  gc_is_gc_progress(const char *id);
 
 /* --- engine integration --- */
@@ -131,7 +133,19 @@ typedef enum {
 /* Records a resource of container id, released (in reverse order of
  * tracking) by the built-in cleaner when the container stops, and saved with
  * its GC entry. EINVAL for a bad value (relative MOUNT/PATH/RUNTIME, absolute
- * CGROUP, "..", "/"). */
+ * CGROUP, "..", "/"). Where the resource goes depends on id's state:
+ *  - RUNNING or STOPPING: released at that exit (one tracked while the exit
+ *    is being handled joins that cleanup, or its GC entry if it failed);
+ *    a CGROUP is watched for OOM kills from now on (container_oom);
+ *  - GC: appended to the GC entry (durable on return);
+ *  - its exit was already handled (and it was not armed or GC-added since;
+ *    the last 4096 such ids are remembered): released at once on a worker,
+ *    what fails enters the GC list under id (gc_done when released);
+ *  - never armed: kept for id's next arm (or gc_add_container), at most 1024
+ *    such ids and 64 resources each (ENOSPC beyond); supervisor_shutdown
+ *    discards them (with a warning line).
+ * Track after arming (the exit then cannot be missed in between); to track
+ * for a restarted container that reuses an id, arm it first. */
 int supervisor_track_resource(const char *id, supervisor_resource_kind_t kind, const char *value);
 
 typedef enum {

@@ -28,6 +28,8 @@ final class ExitSupervisor: @unchecked Sendable {
     }
 
     typealias ReadyHandler = @Sendable ([Ready]) -> Void
+    /// Containers whose OOM counters must be read (on a worker).
+    typealias OOMHandler = @Sendable ([String]) -> Void
 
     private struct Table {
         var monitors: Set<MonitorKey> = []
@@ -51,10 +53,16 @@ final class ExitSupervisor: @unchecked Sendable {
     private var thread: NativeThread?
     private let stopRequested = Atomic<Bool>(false)
     private let onReady: ReadyHandler
+    private let onOOM: OOMHandler
+    /// OOM-kill watches of armed containers, in this epoll set.
+    let oom: OOMWatcher
 
-    init(onReady: @escaping ReadyHandler) throws(Errno) {
+    init(onReady: @escaping ReadyHandler, onOOM: @escaping OOMHandler,
+         locateOOM: (@Sendable (String) -> OOMSource?)? = nil) throws(Errno) {
         self.onReady = onReady
+        self.onOOM = onOOM
         epoll = try Epoll()
+        oom = OOMWatcher(epoll: epoll, locate: locateOOM)
         do {
             wakeup = try EventFD()
         } catch {
@@ -145,6 +153,7 @@ final class ExitSupervisor: @unchecked Sendable {
         wakeup.signal()
         thread?.join()
         thread = nil
+        oom.close()
         withTable { t in
             t.closed = true
             // Monitors a worker holds are closed by that worker.
@@ -226,10 +235,15 @@ final class ExitSupervisor: @unchecked Sendable {
                 return
             }
             guard n > 0 else { continue }
+            var oomChecks: [String] = []
+            for i in 0..<n where OOMWatcher.isTag(events[i].data.u64) {
+                for id in oom.handle(tag: events[i].data.u64) where !oomChecks.contains(id) { oomChecks.append(id) }
+            }
+            if !oomChecks.isEmpty { onOOM(oomChecks) }
             withTable { _ in
                 for i in 0..<n {
                     let data = events[i].data.u64
-                    if data == 0 { continue }
+                    if data == 0 || OOMWatcher.isTag(data) { continue }
                     let monitor = Unmanaged<Monitor>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(data))!).takeUnretainedValue()
                     monitor.handedOff = true
                     ready.append(Ready(id: monitor.id, monitor: monitor))

@@ -24,6 +24,7 @@ extension Engine {
             w.key("pid"); w.int(Int64(m.info.pid))
             w.key("ppid"); w.int(Int64(m.info.ppid))
             w.key("state"); w.string(m.stopping ? "stopping" : "running")
+            w.key("oom_kills"); w.int(Int64(clamping: supervisor?.oom.count(of: m.id) ?? 0))
             w.mapClose()
         }
         w.arrayClose()

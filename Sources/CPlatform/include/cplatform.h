@@ -11,6 +11,8 @@
 #include <sys/syscall.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/timerfd.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/types.h>
