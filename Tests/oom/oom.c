@@ -6,9 +6,10 @@
  *   oom_kill_reported   20 containers OOM-killed: each gets container_oom(id,
  *                       >= 1) and then container_stopped(id, pid, 137), in that
  *                       order; tracked before and after arming, alternately.
- *   oom_before_arm      the kill happens before the monitor is armed: reported
- *                       at arm (exit already pending), or when the cgroup is
- *                       tracked after arming (container still running).
+ *   oom_before_arm      OOM-killed and exited before the monitor is armed (cgroup
+ *                       tracked before arming): reported at arm, before the stop.
+ *   oom_before_arm_alive  a child OOM-killed before arming, init alive, cgroup
+ *                       tracked after arming: reported then, while RUNNING.
  *   oom_child_survives  two children OOM-killed while init lives: container_oom
  *                       1 then 2 while RUNNING, status shows oom_kills 2, no
  *                       new report at the SIGKILL that ends it.
@@ -116,7 +117,8 @@ static bool init_gone(void *p) { return !tu_proc_running(((const ct *)p)->info.p
 TEST(oom_before_arm)
 {
     setup("oom-before", true);
-    /* A: OOM-killed and exited before arming; tracked before arming too. */
+    /* OOM-killed and exited before arming (the status waits in the FIFO);
+     * tracked before arming too. */
     ct *a = ct_create(TAIL_ZERO, MEM_LIMIT);
     ct_start(a);
     kills_arg ka = { a, 1 };
@@ -132,8 +134,13 @@ TEST(oom_before_arm)
     if (bad) ev_dump();
     CHECK_MSG(bad == NULL, "%s (killed before arm, exit pending): %s", a->id, bad);
     ct_finish(a);
+    ASSERT_OK(supervisor_shutdown());
+}
 
-    /* B: a child OOM-killed before arming, init alive; tracked after arming. */
+TEST(oom_before_arm_alive)
+{
+    setup("oom-before-alive", true);
+    /* A child OOM-killed before arming, init alive; tracked after arming. */
     ct *b = ct_create("[\"/bin/sh\",\"-c\",\"tail /dev/zero; sleep 120\"]", MEM_LIMIT);
     ct_start(b);
     kills_arg kb = { b, 1 };
@@ -229,6 +236,8 @@ TEST(cgroup_removed_first)
     bool up = tu_poll_until(status_watch_up, (void *)id, 5000);
     if (!up) rmdir(path);
     CHECK_MSG(up, "no oom_kills for %s in the status (watch not started)", id);
+    /* Lines naming the cgroup so far (the watch's start) are not the one. */
+    int before = ev_log_matches(7, rel, NULL, "released");
     /* v1 signals the eventfd when the cgroup goes away: the watch sees it. */
     CHECK_MSG(rmdir(path) == 0, "rmdir %s: %s", path, strerror(errno));
     tu_sleep_ms(QUIET_MS);
@@ -242,9 +251,11 @@ TEST(cgroup_removed_first)
     CHECK_MSG(supervisor_container_state(id) == SUPERVISOR_STATE_NONE && tu_garbage_count(root) == 0,
               "state %d, %d GC entries: the gone cgroup counts as released", supervisor_container_state(id),
               tu_garbage_count(root));
-    /* One debug line about the watch (the cleaner's "released" line aside). */
-    int lines = ev_log_matches(7, rel, NULL, "released");
-    CHECK_MSG(lines >= 1, "no debug line naming %s about its removed watch", rel);
+    /* A debug line about the watch of the removed cgroup (the cleaner's
+     * "released" line aside); nothing at warning or above. */
+    int lines = ev_log_matches(7, rel, NULL, "released") - before;
+    CHECK_MSG(lines >= 1, "no debug line naming %s once it was removed", rel);
+    CHECK_MSG(ev_log_matches(4, rel, NULL, NULL) == 0, "a warning or error about the removed %s", rel);
     int st;
     CHECK(tu_reap(shim, CT_WAIT_MS, &st));
     free(fifo);
@@ -431,6 +442,7 @@ TEST(v2_oom_kill)
 static const tu_case cases[] = {
     TU_CASE(oom_kill_reported),
     TU_CASE(oom_before_arm),
+    TU_CASE(oom_before_arm_alive),
     TU_CASE(oom_child_survives),
     TU_CASE(sigkill_no_oom),
     TU_CASE(cgroup_removed_first),
