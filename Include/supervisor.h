@@ -45,7 +45,8 @@ char *exit_fifo_name(const char *cont_state_path);
  * owns it. name is the container id, runtime the OCI runtime name (e.g. "runc").
  * pid_info is copied. When the shim writes the 4-byte status (or closes the
  * FIFO early: 137), the container is cleaned up on a worker thread and the
- * container_stopped hook runs exactly once. EEXIST when the id is armed. */
+ * container_stopped hook runs exactly once. EEXIST when the id is armed;
+ * EBADF when fd is not an open descriptor. */
 int   container_supervisor_add_exit_monitor(int fd, const pid_ppid_info_t *pid_info,
                                             const char *name, const char *runtime);
 
@@ -58,8 +59,11 @@ int   container_exit_fifo_open(const char *cont_exit_fifo);
  * (caller frees), or NULL with errno. */
 char *container_exit_fifo_create(const char *cont_state_path);
 
-/* Initialises the GC and restores <root_dir>/garbage.json (a damaged file is
- * kept aside as garbage.json.corrupt-<unix-time>). 0 / -1 with errno. */
+/* Initialises the GC and restores <root_dir>/garbage.json (a damaged file:
+ * not JSON, comments, nesting deeper than 64, over 64 MiB, is kept aside as
+ * garbage.json.corrupt-<unix-time>). An entry whose id, runtime or tracked
+ * values fail this API's checks, or whose id repeats, is skipped with an
+ * error line and kept in the file as it was. 0 / -1 with errno. */
 int   new_gchandler(void);
 
 /* Puts a container in the GC list. Returns only once the entry is durable on
@@ -163,11 +167,16 @@ char *supervisor_status_json(void);  /* snapshot: monitors, GC entries with atte
 
 /* The exit record the shim left in a state dir (section 6): 0 and *exit_code set,
    or -1 with ENOENT when there is none (the status is then unknown, not 0/137/255).
-   EINVAL for a damaged or out-of-range record; symlinks are not followed. */
+   EINVAL for a damaged or out-of-range record (comments and nesting deeper
+   than 64 included); symlinks are not followed. */
 int   supervisor_exit_record(const char *cont_state_path, int *exit_code);
 
 /* Stops the threads, closes every fd, flushes the GC list. The library can be
- * started again afterwards. EDEADLK when called from a hook. */
+ * started again afterwards. EDEADLK when called from a hook. When the final
+ * write of the GC list fails (full or read-only filesystem), everything else
+ * is still done and it returns -1 with that write's errno (ENOSPC, EROFS...):
+ * changes since the last good write were only in memory. The status JSON's
+ * "gc_write_error" then says so until the GC list is opened again. */
 int   supervisor_shutdown(void);     /* stop threads, close fds, flush GC; restartable */
 
 /* Static version string, e.g. "1.0.0". Never free()d. */

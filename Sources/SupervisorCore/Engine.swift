@@ -31,6 +31,9 @@ public final class Engine: @unchecked Sendable {
     private var gcClosing = false
     let parts = Mutex(Parts())
     private let config: Mutex<(options: Options, hooks: Hooks)>
+    /// Why the last shutdown's final write of the GC list failed (status
+    /// JSON's gc_write_error until a GC list is opened again).
+    let shutdownWriteError = Mutex<String?>(nil)
     /// Resources tracked for containers not (yet) in the GC list, and the
     /// ids whose exit was handled (see ResourceLedger). Lock order: ledger,
     /// then the supervisor's table, then the OOM watcher.
@@ -120,6 +123,7 @@ public final class Engine: @unchecked Sendable {
             }
             let gc = GarbageCollector(store: store, engine: self)
             parts.withLock { $0.gc = gc }
+            shutdownWriteError.withLock { $0 = nil }
             return gc
         }
     }
@@ -139,7 +143,7 @@ public final class Engine: @unchecked Sendable {
 
     private func ensurePoolLocked() throws(Errno) {
         if parts.withLock({ $0.pool != nil }) { return }
-        let pool = try WorkerPool(workers: currentOptions().workers)
+        let pool = WorkerPool(workers: currentOptions().workers)
         let cleaner = BuiltinCleaner()
         parts.withLock {
             $0.pool = pool
@@ -148,9 +152,11 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Stops everything in dependency order: no new exits, no new GC
-    /// attempts, queued work drained, GC list flushed, fds closed.
+    /// attempts, queued work drained, GC list flushed, fds closed. Throws the
+    /// errno of the GC list's final write when it failed (all else is done).
     public func shutdown() throws(Errno) {
         if WorkerPool.onWorkerThread.isSet { throw Errno.deadlock }
+        var writeFailure: Errno?
         lifecycle.withLock {
             shuttingDown.store(true, ordering: .releasing)
             defer { shuttingDown.store(false, ordering: .releasing) }
@@ -169,7 +175,12 @@ public final class Engine: @unchecked Sendable {
                 gcClosing = true
                 return gc
             }
-            gc?.store.close()
+            do throws(Errno) {
+                try gc?.store.close()
+            } catch {
+                writeFailure = error
+                shutdownWriteError.withLock { $0 = "cannot write \(gc?.store.rootDir ?? "")/\(GCStore.fileName): \(error)" }
+            }
             gcLock.withLock { gcClosing = false }
             let discarded = ledger.withLock { l -> Int in
                 defer { l = ResourceLedger() }
@@ -180,6 +191,7 @@ public final class Engine: @unchecked Sendable {
             }
             Log.flush()
         }
+        if let writeFailure { throw writeFailure }
     }
 
     // MARK: work

@@ -12,7 +12,6 @@ extension Engine {
         let hooks = currentHooks()
         let options = currentOptions()
         let id = exit.id, runtime = exit.runtime, info = exit.info, code = exit.code
-        Glibc.close(exit.fd)
         Log.debug("\(id): exit status \(code) read")
 
         var engineReleased = false

@@ -10,19 +10,11 @@ import SystemPackage
 /// every v2 `memory.events`, one eventfd per v1 memory cgroup, one timerfd
 /// for the v1 follow-up reads. No thread and no polling of its own.
 ///
-/// The epoll thread calls `handle(tag:)`, which only drains the signalling
+/// The epoll thread calls `handle(_:)`, which only drains the signalling
 /// fd and names the containers to check; workers call `check(_:)`, which
 /// reads the counters (no lock held) and says whether the engine must hear
 /// of a new count. All state is one `State` behind one mutex.
 final class OOMWatcher: Sendable {
-    /// Epoll data tags: the low 4 bits are never set in a monitor pointer
-    /// (heap objects are 16-byte aligned), so a non-zero low nibble is ours.
-    static let inotifyTag: UInt64 = 0x1
-    static let timerTag: UInt64 = 0x2
-    private static let eventfdTagBits: UInt64 = 0x3
-
-    static func isTag(_ data: UInt64) -> Bool { data & 0xF != 0 }
-
     /// The v1 eventfd fires when the cgroup hits its limit, before the OOM
     /// killer has picked a victim and counted it; after a signal the counter
     /// is re-read at these delays (ms, doubling) until it grows.
@@ -64,9 +56,10 @@ final class OOMWatcher: Sendable {
         var hierarchies: [CgroupHierarchy]?
         var closed = false
 
+        /// Watch ids are epoll token indexes (28 bits).
         mutating func allocateID() -> UInt32 {
             repeat {
-                nextID = nextID &+ 1
+                nextID = (nextID &+ 1) & EpollToken.maxIndex
             } while nextID == 0 || watches[nextID] != nil
             return nextID
         }
@@ -138,7 +131,7 @@ final class OOMWatcher: Sendable {
             if s.inotify == nil {
                 let inotify = try Inotify()
                 do throws(Errno) {
-                    try epoll.add(inotify.fd, events: .input, data: Self.inotifyTag)
+                    try epoll.add(inotify.fd, events: .input, data: EpollToken.oomInotify.data)
                 } catch {
                     inotify.close()
                     throw error
@@ -152,7 +145,8 @@ final class OOMWatcher: Sendable {
             let efd = try EventFD()
             do throws(Errno) {
                 try OOMCounter.registerV1(eventfd: efd.fd, directory: directory)
-                try epoll.add(efd.fd, events: .input, data: UInt64(wid) << 8 | Self.eventfdTagBits)
+                try epoll.add(efd.fd, events: .input,
+                              data: EpollToken.oomEventFD(Registration(index: wid, generation: 0)).data)
             } catch {
                 efd.close()
                 throw error
@@ -207,15 +201,15 @@ final class OOMWatcher: Sendable {
 
     // MARK: events (epoll thread)
 
-    /// Drains the fd `tag` names; returns the containers whose counters
+    /// Drains the fd `token` names; returns the containers whose counters
     /// must be read (each once).
-    func handle(tag: UInt64) -> [String] {
+    func handle(_ token: EpollToken) -> [String] {
         let now = MonotonicClock.nowNs()
         return state.withLock { s -> [String] in
             var ids: [String] = []
             func add(_ id: String) { if !ids.contains(id) { ids.append(id) } }
-            switch tag {
-            case Self.inotifyTag:
+            switch token {
+            case .oomInotify:
                 var ignored: [Int32] = []
                 let inotify = s.inotify
                 let byDescriptor = s.byDescriptor, watches = s.watches
@@ -229,7 +223,7 @@ final class OOMWatcher: Sendable {
                 for wd in ignored {
                     for wid in s.byDescriptor.removeValue(forKey: wd) ?? [] { s.watches[wid]?.fd = -1 }
                 }
-            case Self.timerTag:
+            case .oomTimer:
                 s.timer?.drain()
                 s.timerDueNs = 0
                 for (wid, w) in s.watches where w.followUpDueNs > 0 && w.followUpDueNs <= now {
@@ -237,8 +231,8 @@ final class OOMWatcher: Sendable {
                     add(w.id)
                 }
                 armTimer(&s)
-            default:
-                let wid = UInt32(truncatingIfNeeded: tag >> 8)
+            case let .oomEventFD(r):
+                let wid = r.index
                 guard let w = s.watches[wid], w.fd >= 0 else { break } // stale: already unwatched
                 var value: UInt64 = 0
                 let n = withUnsafeMutableBytes(of: &value) { read(w.fd, $0.baseAddress, 8) }
@@ -248,6 +242,8 @@ final class OOMWatcher: Sendable {
                 s.watches[wid]!.awaitingGrowth = true
                 s.watches[wid]!.followUpStep = 0
                 add(w.id)
+            case .wakeup, .exitFIFO:
+                break
             }
             return ids
         }
@@ -267,7 +263,7 @@ final class OOMWatcher: Sendable {
                 return
             }
             do throws(Errno) {
-                try epoll.add(timer.fd, events: .input, data: Self.timerTag)
+                try epoll.add(timer.fd, events: .input, data: EpollToken.oomTimer.data)
             } catch {
                 timer.close()
                 return

@@ -28,8 +28,8 @@ import Testing
         var events = [epoll_event](repeating: epoll_event(), count: 8)
         let n = try epoll.wait(into: &events, timeoutMs: timeoutMs)
         var ids: [String] = []
-        for i in 0..<n where OOMWatcher.isTag(events[i].data.u64) {
-            ids += watcher.handle(tag: events[i].data.u64)
+        for i in 0..<n {
+            if let token = EpollToken(data: events[i].data.u64) { ids += watcher.handle(token) }
         }
         return ids
     }
