@@ -764,6 +764,174 @@ static void part_mem_gc(int n)
 }
 
 /* ------------------------------------------------------------------ */
+/* (g) OOM watches: cost per watched monitor, idle, exit latency       */
+/* ------------------------------------------------------------------ */
+
+/* Own hooks: container_stopped time per index (broadcast on each, for the
+ * one-at-a-time latency), container_oom counted (must stay 0 here). */
+static pthread_mutex_t ow_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ow_cv;
+static int64_t *ow_at;
+static int ow_n;
+static atomic_int ow_ooms;
+
+static void ow_stopped(void *ctx, const char *id, int pid, int code)
+{
+    (void)ctx; (void)pid; (void)code;
+    int64_t t = now_ns();
+    long idx = id_index(id);
+    pthread_mutex_lock(&ow_mu);
+    if (idx >= 0 && idx < ow_n && ow_at[idx] == 0) ow_at[idx] = t;
+    pthread_cond_broadcast(&ow_cv);
+    pthread_mutex_unlock(&ow_mu);
+}
+
+static void ow_oom(void *ctx, const char *id, unsigned long long kills)
+{
+    (void)ctx; (void)id; (void)kills;
+    atomic_fetch_add(&ow_ooms, 1);
+}
+
+static bool ow_wait(int idx, int timeout_ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
+    pthread_mutex_lock(&ow_mu);
+    while (ow_at[idx] == 0)
+        if (pthread_cond_timedwait(&ow_cv, &ow_mu, &dl) == ETIMEDOUT) break;
+    bool ok = ow_at[idx] != 0;
+    pthread_mutex_unlock(&ow_mu);
+    return ok;
+}
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) die("opendir /proc/self/fd");
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1; /* the directory's own fd */
+}
+
+/* n armed monitors, each with its own real cgroup tracked. watched: the
+ * cgroups are v1 memory cgroups (/sys/fs/cgroup/memory/<name>), so every
+ * monitor gets an OOM watch; otherwise they are created in the pids
+ * hierarchy only: tracked and released the same way, but no memory
+ * controller, so no watch (the baseline). Reports the memory and fds the
+ * tracking added per monitor, the idle wake-ups with all of them armed, and
+ * the exit -> container_stopped latency, one exit at a time. */
+static void part_oomwatch(int n, int watched, int window_ms)
+{
+    const char *hier = watched ? "/sys/fs/cgroup/memory" : "/sys/fs/cgroup/pids";
+    char probe[PATH_MAX];
+    snprintf(probe, sizeof(probe), "%s/cgroup.procs", hier);
+    if (geteuid() != 0 || access(probe, W_OK) != 0) {
+        fprintf(stderr, "supbench: oomwatch: needs root and %s\n", hier);
+        result("skipped", 1);
+        return;
+    }
+    mallopt(M_ARENA_MAX, 1);
+    raise_nofile((rlim_t)(4 * n + 256));
+    char *root = make_state_root("oomw");
+    char *gcbase = make_root("oomw");
+    char gcroot[PATH_MAX];
+    snprintf(gcroot, sizeof(gcroot), "%s/gcroot", gcbase);
+    opt("root_dir", gcroot);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&ow_cv, &ca);
+    ow_n = n + 1;
+    ow_at = calloc((size_t)ow_n, sizeof(*ow_at));
+    if (!ow_at) die("calloc");
+    supervisor_engine_ops_t ops;
+    memset(&ops, 0, sizeof(ops));
+    ops.struct_size = sizeof(ops);
+    ops.container_stopped = ow_stopped;
+    ops.container_oom = ow_oom;
+    ops.log = log_hook;
+    if (supervisor_set_engine_ops(&ops) != 0) die("supervisor_set_engine_ops");
+    if (new_supervisor() != 0) die("new_supervisor");
+    if (new_gchandler() != 0) die("new_gchandler");
+    if (start_gchandler() != 0) die("start_gchandler");
+
+    /* Cgroup i+1 for monitor i+1; monitor 0 (and cgroup 0) warm up. */
+    char (*cg)[64] = calloc((size_t)ow_n, sizeof(*cg));
+    if (!cg) die("calloc");
+    for (int i = 0; i <= n; i++) {
+        snprintf(cg[i], sizeof(cg[i]), "supbench-oomw-%d-%d", (int)getpid(), i);
+        char p[PATH_MAX];
+        snprintf(p, sizeof(p), "%s/%s", hier, cg[i]);
+        if (mkdir(p, 0755) != 0) die("mkdir %s", p);
+    }
+    pid_ppid_info_t info = gone_info();
+    armed_t a = prepare_fifos(root, n + 1);
+    arm_all(root, &a, &info, true);
+    char id[65];
+    make_id(id, 0);
+    if (supervisor_track_resource(id, SUPERVISOR_RES_CGROUP, cg[0]) != 0) die("track warm-up");
+    sleep_ms(50);
+
+    struct mallinfo2 m0 = mallinfo2();
+    long long r0 = rss_bytes();
+    int f0 = count_fds();
+    for (int i = 1; i <= n; i++) {
+        make_id(id, (unsigned)i);
+        if (supervisor_track_resource(id, SUPERVISOR_RES_CGROUP, cg[i]) != 0) die("track %s", cg[i]);
+    }
+    sleep_ms(100); /* registrations the epoll thread may finish */
+    struct mallinfo2 m1 = mallinfo2();
+    long long r1 = rss_bytes();
+    int f1 = count_fds();
+    result("bytes_per_monitor", ((double)m1.uordblks - (double)m0.uordblks) / n);
+    result("rss_bytes_per_monitor", (double)(r1 - r0) / n);
+    result("fds_per_monitor", (double)(f1 - f0) / n);
+
+    if (window_ms > 0) idle_window("armed", window_ms);
+
+    /* One exit at a time: the latency of a lone exit, not of a burst. */
+    int64_t *lat = calloc((size_t)n, sizeof(int64_t));
+    if (!lat) die("calloc");
+    int missing = 0;
+    for (int i = 1; i <= n; i++) {
+        int status = 0;
+        int64_t t = now_ns();
+        if (write(a.wfd[i], &status, sizeof(status)) != (ssize_t)sizeof(status)) die("write status %d", i);
+        if (!ow_wait(i, 10000)) { missing++; lat[i - 1] = INT64_MAX; continue; }
+        lat[i - 1] = ow_at[i] - t;
+    }
+    qsort(lat, (size_t)n, sizeof(int64_t), cmp_i64);
+    result("missing", missing);
+    result("oom_events", atomic_load(&ow_ooms));
+    result("p50_us", (double)pct(lat, (size_t)n, 50) / 1e3);
+    result("p99_us", (double)pct(lat, (size_t)n, 99) / 1e3);
+    int left = 0;
+    for (int i = 1; i <= n; i++) {
+        char p[PATH_MAX];
+        snprintf(p, sizeof(p), "%s/%s", hier, cg[i]);
+        if (access(p, F_OK) == 0) left++;
+    }
+    result("cgroups_left", left); /* the cleaner removes each at its exit */
+    close_writers(&a);
+    if (supervisor_shutdown() != 0) die("supervisor_shutdown");
+    for (int i = 0; i <= n; i++) {
+        char p[PATH_MAX];
+        snprintf(p, sizeof(p), "%s/%s", hier, cg[i]);
+        rmdir(p);
+    }
+    free(cg);
+    free(lat);
+    rm_rf(root);
+    rm_rf(gcbase);
+}
+
+/* ------------------------------------------------------------------ */
 /* (f) the shim with real containers                                   */
 /* ------------------------------------------------------------------ */
 
@@ -1170,6 +1338,7 @@ int main(int argc, char **argv)
         else if (!strcmp(part, "idle")) part_idle(a1);
         else if (!strcmp(part, "memmon")) part_mem_monitor(a1);
         else if (!strcmp(part, "memgc")) part_mem_gc(a1);
+        else if (!strcmp(part, "oomwatch")) part_oomwatch(a1, a2, 2500);
         else if (!strcmp(part, "shim")) part_shim(a1);
         else { fprintf(stderr, "unknown part %s\n", part); return 2; }
         return 0;
@@ -1182,7 +1351,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
-        else { fprintf(stderr, "usage: supbench [--out file] [--runs N] [--only a,b,c,d,e,f]\n"); return 2; }
+        else { fprintf(stderr, "usage: supbench [--out file] [--runs N] [--only a,b,c,d,e,f,g]\n"); return 2; }
     }
     if (runs < 1) runs = 1;
     if (runs > MAX_RUNS) runs = MAX_RUNS;
@@ -1201,6 +1370,10 @@ int main(int argc, char **argv)
         if (WANT('c')) { ok &= run_part("gcadd", "gcadd_seq", "1", "2000"); ok &= run_part("gcadd", "gcadd_8x250", "8", "2000"); }
         if (WANT('e')) { ok &= run_part("memmon", "memmon", "1000", NULL); ok &= run_part("memgc", "memgc", "1000", NULL); }
         if (WANT('d') && r < 3) ok &= run_part("idle", "idle", "2500", NULL);
+        if (WANT('g') && r < 3) {
+            ok &= run_part("oomwatch", "oomwatch_on", "1000", "1");
+            ok &= run_part("oomwatch", "oomwatch_off", "1000", "0");
+        }
     }
     if (WANT('f')) ok &= run_part("shim", "shim", "20", NULL);
     double elapsed = (double)(now_ns() - t_start) / 1e9;
@@ -1230,6 +1403,16 @@ int main(int argc, char **argv)
         { "e", "memory per armed monitor (RSS)", "memmon", "rss_bytes_per_monitor", "B", NULL, 0, -1, false, NULL },
         { "e", "memory per GC entry (malloc)", "memgc", "bytes_per_entry", "B", "<= 512 B", 512, -1, false, "761 B" },
         { "e", "memory per GC entry (RSS)", "memgc", "rss_bytes_per_entry", "B", NULL, 0, -1, false, NULL },
+        { "g", "OOM watch: malloc per watched monitor", "oomwatch_on", "bytes_per_monitor", "B", NULL, 0, -1, false, NULL },
+        { "g", "OOM watch: RSS per watched monitor", "oomwatch_on", "rss_bytes_per_monitor", "B", NULL, 0, -1, false, NULL },
+        { "g", "OOM watch: fds per watched monitor", "oomwatch_on", "fds_per_monitor", "fds", NULL, 0, -1, false, NULL },
+        { "g", "unwatched (pids) cgroup: malloc per monitor", "oomwatch_off", "bytes_per_monitor", "B", NULL, 0, -1, false, NULL },
+        { "g", "unwatched (pids) cgroup: fds per monitor", "oomwatch_off", "fds_per_monitor", "fds", NULL, 0, -1, false, NULL },
+        { "g", "idle, 1,000 watched monitors: wake-ups", "oomwatch_on", "armed_wakeups_per_s", "1/s", "0 /s", 0, -1, false, NULL },
+        { "g", "exit -> stopped, watched: p50", "oomwatch_on", "p50_us", "us", NULL, 0, -1, false, NULL },
+        { "g", "exit -> stopped, watched: p99", "oomwatch_on", "p99_us", "us", NULL, 0, -1, false, NULL },
+        { "g", "exit -> stopped, unwatched (pids): p50", "oomwatch_off", "p50_us", "us", NULL, 0, -1, false, NULL },
+        { "g", "exit -> stopped, unwatched (pids): p99", "oomwatch_off", "p99_us", "us", NULL, 0, -1, false, NULL },
         { "f", "shim USS (median of 20)", "shim", "uss_kib_median", "KiB", "<= 250 KiB", 250, -1, false, "168 KiB" },
         { "f", "shim USS (max of 20)", "shim", "uss_kib_max", "KiB", NULL, 0, -1, false, NULL },
         { "f", "shim PSS (median of 20)", "shim", "pss_kib_median", "KiB", "<= 246 KiB", 246, -1, false, NULL },
@@ -1257,7 +1440,9 @@ int main(int argc, char **argv)
                mt->baseline ? mt->baseline : "");
     }
     series_t *sanity[] = { find("exit200", "duplicates"), find("exit2000", "duplicates"), find("exit200", "wrong_code"),
-                           find("exit2000", "wrong_code"), find("gcdrain", "duplicates"), find("gcdrain", "still_in_gc") };
+                           find("exit2000", "wrong_code"), find("gcdrain", "duplicates"), find("gcdrain", "still_in_gc"),
+                           find("oomwatch_on", "missing"), find("oomwatch_on", "oom_events"), find("oomwatch_on", "cgroups_left"),
+                           find("oomwatch_off", "missing"), find("oomwatch_off", "cgroups_left") };
     for (size_t i = 0; i < sizeof(sanity) / sizeof(sanity[0]); i++) {
         if (sanity[i] && median_of(sanity[i]) != 0) {
             printf("SANITY: %s %s = %g (expected 0)\n", sanity[i]->part, sanity[i]->key, median_of(sanity[i]));
