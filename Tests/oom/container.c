@@ -125,6 +125,8 @@ static void write_config(const ct *c, const char *args_json, long long mem_limit
     free(cfg);
 }
 
+const char *ct_shim_failpoints;
+
 static pid_t start_shim(const ct *c)
 {
     pid_t pid = fork();
@@ -135,6 +137,7 @@ static pid_t start_shim(const ct *c)
         int o = open("shim.out", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         int n = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (e < 0 || o < 0 || n < 0 || dup2(n, 0) < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0) _exit(97);
+        if (ct_shim_failpoints && setenv("SUPERVISOR_FAILPOINTS", ct_shim_failpoints, 1) != 0) _exit(96);
         execl(SHIM_PATH, "isulad-shim", c->id, c->bundle, "runc", "info", (char *)NULL);
         _exit(98);
     }

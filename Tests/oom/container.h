@@ -61,6 +61,8 @@ void ct_arm(ct *c);
 void ct_start(ct *c);
 /* runc kill <sig>. */
 void ct_kill(ct *c, const char *sig);
+/* SUPERVISOR_FAILPOINTS for the shims started next (NULL: none). */
+extern const char *ct_shim_failpoints;
 /* Reaps the shim (bounded) and force-deletes whatever runc still has. */
 void ct_finish(ct *c);
 

@@ -118,8 +118,15 @@ TEST(oom_before_arm)
 {
     setup("oom-before", true);
     /* OOM-killed and exited before arming (the status waits in the FIFO);
-     * tracked before arming too. */
+     * tracked before arming too. The shim's `runc delete` fails (failpoint),
+     * so the cgroup, and its counter, are still there at arming, as when a
+     * runtime's delete fails or lags: the library's RUNTIME release deletes
+     * it. (When the shim's delete succeeds, runc removes the cgroup with
+     * the container and a kill before arming cannot be counted any more:
+     * oom_before_arm_alive covers a cgroup that is still in use.) */
+    ct_shim_failpoints = "shim.runtime.delete=error";
     ct *a = ct_create(TAIL_ZERO, MEM_LIMIT);
+    ct_shim_failpoints = NULL;
     ct_start(a);
     kills_arg ka = { a, 1 };
     CHECK_MSG(tu_poll_until(memcg_kills_reached, &ka, CT_WAIT_MS), "%s: no OOM kill in its cgroup", a->id);
