@@ -34,8 +34,6 @@ public final class Engine: @unchecked Sendable {
     /// Resources tracked for containers not (yet) in the GC list, in order.
     private let tracked = Mutex<[String: [TrackedResource]]>([:])
 
-    public static let version = "1.0.0"
-
     public init() {
         config = Mutex((Options(), Hooks()))
     }
