@@ -18,7 +18,7 @@ export DEBIAN_FRONTEND=noninteractive
 fail() { echo "deb-install-test: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "needs root (apt-get install)"
 
-exec 9>/run/lock/libsupervisor-deb-test.lock
+mkdir -p /run/lock && exec 9>/run/lock/libsupervisor-deb-test.lock
 flock -w 900 9 || fail "another deb-install-test held the lock for 15 minutes"
 
 present() {  # the packages dpkg knows as installed or with config files left
@@ -29,7 +29,7 @@ present() {  # the packages dpkg knows as installed or with config files left
 }
 purge() { apt-get purge "${apt_opts[@]}" "${pkgs[@]}" >/dev/null; }
 
-left=$(present)
+left=$(present | tr "\n" " ")
 if [ -n "$left" ]; then
     if [ -e "$marker" ]; then
         echo "deb-install-test: purging what an interrupted run left: $left"
@@ -64,6 +64,7 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT HUP   # through cleanup too
 echo "$$ $(date -u +%FT%TZ)" >"$marker"
 
 # The packages' paths that exist already (/usr/bin, ...) must stay; all others go with the purge.
