@@ -45,7 +45,8 @@ char *exit_fifo_name(const char *cont_state_path);
  * owns it. name is the container id, runtime the OCI runtime name (e.g. "runc").
  * pid_info is copied. When the shim writes the 4-byte status (or closes the
  * FIFO early: 137), the container is cleaned up on a worker thread and the
- * container_stopped hook runs exactly once. EEXIST when the id is armed. */
+ * container_stopped hook runs exactly once. EEXIST when the id is armed;
+ * EBADF when fd is not an open descriptor. */
 int   container_supervisor_add_exit_monitor(int fd, const pid_ppid_info_t *pid_info,
                                             const char *name, const char *runtime);
 
@@ -58,8 +59,11 @@ int   container_exit_fifo_open(const char *cont_exit_fifo);
  * (caller frees), or NULL with errno. */
 char *container_exit_fifo_create(const char *cont_state_path);
 
-/* Initialises the GC and restores <root_dir>/garbage.json (a damaged file is
- * kept aside as garbage.json.corrupt-<unix-time>). 0 / -1 with errno. */
+/* Initialises the GC and restores <root_dir>/garbage.json (a damaged file:
+ * not JSON, comments, nesting deeper than 64, over 64 MiB, is kept aside as
+ * garbage.json.corrupt-<unix-time>). An entry whose id, runtime or tracked
+ * values fail this API's checks, or whose id repeats, is skipped with an
+ * error line and kept in the file as it was. 0 / -1 with errno. */
 int   new_gchandler(void);
 
 /* Puts a container in the GC list. Returns only once the entry is durable on
@@ -72,7 +76,9 @@ int   gc_restore(void);
 /* Starts the collector thread (event-driven; no wake-ups while the list is empty). */
 int   start_gchandler(void);
 
-/* true while id is in the GC list. */
+/* true while id is in the GC list, and until its removal is durable and its
+ * gc_done hook has returned (a call racing gc_done waits for it, at most
+ * 100 ms; gc_done itself already sees false). */
 bool  gc_is_gc_progress(const char *id);
 
 /* --- engine integration --- */
@@ -100,11 +106,19 @@ typedef struct supervisor_engine_ops {
     /* Log sink; level is a syslog priority (3 error, 4 warning, 6 info, 7 debug).
        Default: stderr, warning and above. */
     void (*log)(void *ctx, int level, const char *msg);
+    /* Since 1.1; called only when struct_size covers it (an engine built
+       against 1.0 is never called here). OOM kills in the CGROUP resources
+       tracked for an armed container: oom_kills is the cumulative count (the
+       cgroup's own counter, so kills before arming are reported at arming).
+       Called when the count grows; an OOM kill that ended the container is
+       always reported before that container's container_stopped. */
+    void (*container_oom)(void *ctx, const char *id, unsigned long long oom_kills);
 } supervisor_engine_ops_t;
 
 /* Installs the engine's hooks (copied; NULL members keep the defaults).
  * NULL restores every default. EINVAL when struct_size is too small to hold
- * the fields up to log; larger sizes (a newer header) are accepted. */
+ * the fields up to log (the 1.0 struct); members past struct_size are never
+ * read, and larger sizes (a newer header) are accepted. */
 int supervisor_set_engine_ops(const supervisor_engine_ops_t *ops);   /* NULL: defaults */
 
 /* Sets an option (table in the README: root_dir, kill_retries,
@@ -123,7 +137,19 @@ typedef enum {
 /* Records a resource of container id, released (in reverse order of
  * tracking) by the built-in cleaner when the container stops, and saved with
  * its GC entry. EINVAL for a bad value (relative MOUNT/PATH/RUNTIME, absolute
- * CGROUP, "..", "/"). */
+ * CGROUP, "..", "/"). Where the resource goes depends on id's state:
+ *  - RUNNING or STOPPING: released at that exit (one tracked while the exit
+ *    is being handled joins that cleanup, or its GC entry if it failed);
+ *    a CGROUP is watched for OOM kills from now on (container_oom);
+ *  - GC: appended to the GC entry (durable on return);
+ *  - its exit was already handled (and it was not armed or GC-added since;
+ *    the last 4096 such ids are remembered): released at once on a worker,
+ *    what fails enters the GC list under id (gc_done when released);
+ *  - never armed: kept for id's next arm (or gc_add_container), at most 1024
+ *    such ids and 64 resources each (ENOSPC beyond); supervisor_shutdown
+ *    discards them (with a warning line).
+ * Track after arming (the exit then cannot be missed in between); to track
+ * for a restarted container that reuses an id, arm it first. */
 int supervisor_track_resource(const char *id, supervisor_resource_kind_t kind, const char *value);
 
 typedef enum {
@@ -141,11 +167,16 @@ char *supervisor_status_json(void);  /* snapshot: monitors, GC entries with atte
 
 /* The exit record the shim left in a state dir (section 6): 0 and *exit_code set,
    or -1 with ENOENT when there is none (the status is then unknown, not 0/137/255).
-   EINVAL for a damaged or out-of-range record; symlinks are not followed. */
+   EINVAL for a damaged or out-of-range record (comments and nesting deeper
+   than 64 included); symlinks are not followed. */
 int   supervisor_exit_record(const char *cont_state_path, int *exit_code);
 
 /* Stops the threads, closes every fd, flushes the GC list. The library can be
- * started again afterwards. EDEADLK when called from a hook. */
+ * started again afterwards. EDEADLK when called from a hook. When the final
+ * write of the GC list fails (full or read-only filesystem), everything else
+ * is still done and it returns -1 with that write's errno (ENOSPC, EROFS...):
+ * changes since the last good write were only in memory. The status JSON's
+ * "gc_write_error" then says so until the GC list is opened again. */
 int   supervisor_shutdown(void);     /* stop threads, close fds, flush GC; restartable */
 
 /* Static version string, e.g. "1.0.0". Never free()d. */

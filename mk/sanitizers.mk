@@ -90,9 +90,9 @@ VALGRIND_FLAGS := --leak-check=full --errors-for-leak-kinds=definite --show-leak
                   --suppressions=$(CURDIR)/mk/valgrind.supp --log-file=$(CURDIR)/$(VG_LOGS)/vg.%p.log
 # Cases valgrind 3.19 cannot run: exit_alive_killed needs pidfd_open (syscall
 # 434, ENOSYS under valgrind, so the library rightly refuses to signal);
-# gc_restart and option_root_dir_env re-exec /proc/self/exe, which under
-# valgrind is valgrind itself.
-VG_SKIP ?= exit_alive_killed|gc_restart|option_root_dir_env
+# gc_restart, option_root_dir_env and harden_big_garbage re-exec
+# /proc/self/exe, which under valgrind is valgrind itself.
+VG_SKIP ?= exit_alive_killed|gc_restart|option_root_dir_env|harden_big_garbage
 
 check-valgrind: deps
 	@dpkg -s valgrind >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; }

@@ -1,13 +1,18 @@
 import CPlatform
+import Diagnostics
 import Glibc
 import Platform
 import SystemPackage
 
 extension BuiltinCleaner {
     /// Removes `path` and everything below it without following a symlink
-    /// (a symlink is unlinked) and without crossing into another mount
-    /// (st_dev and the fd's mount id are compared with the top's): a mount
-    /// point inside is left alone and reported as `.retry`.
+    /// in any component: the parent is resolved from `/` with openat2
+    /// RESOLVE_NO_SYMLINKS (else one O_NOFOLLOW|O_DIRECTORY component at a
+    /// time), and a symlink (or non-directory) on the way means nothing of
+    /// ours is there: nothing removed, a warning, `.released`. A symlink as
+    /// the last component is unlinked itself. Below the top, no crossing into
+    /// another mount (st_dev and the fd's mount id are compared with the
+    /// top's): a mount point inside is left alone and reported as `.retry`.
     func removeTree(_ path: String) -> CleanOutcome {
         // "/x/./y/" -> "/x/y": rmdir refuses a final "." (values have no "..").
         var removal = TreeRemoval(top: MountInfo.lexicallyClean(path), capabilities: capabilities)
@@ -36,6 +41,9 @@ struct TreeRemoval {
 
     let top: String
     let capabilities: Capabilities
+    /// The top's parent directory, resolved without symlinks; its last name.
+    var parentFD: Int32 = -1
+    var leaf = ""
     var levels: [Level] = []
     var topDev: UInt64 = 0
     var topMount: Int?
@@ -48,18 +56,37 @@ struct TreeRemoval {
     }
 
     mutating func run() -> CleanOutcome {
-        defer { for l in levels where l.fd >= 0 { close(l.fd) } }
+        defer {
+            for l in levels where l.fd >= 0 { close(l.fd) }
+            if parentFD >= 0 { close(parentFD) }
+        }
+        let components = top.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        // Validation refuses "/" and ".."; lexicallyClean dropped ".".
+        guard let last = components.last, last != ".." else { return fail("resolve \(top)", EINVAL) }
+        leaf = last
+        let (fd0, e) = Self.openDirectoryNoSymlinks(components.dropLast())
+        switch e {
+        case 0:
+            parentFD = fd0
+        case ELOOP, ENOTDIR:
+            // Not the directory that was tracked: a container that can write
+            // a parent must not redirect the removal through a symlink.
+            Log.warning("\(top): a component of the path is a symlink or not a directory; nothing of this container's there, not removing anything")
+            return .released
+        default:
+            return e == ENOENT ? .released : fail("open the parent of \(top)", e)
+        }
         var st = stat()
-        guard lstat(top, &st) == 0 else {
+        guard fstatat(parentFD, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
             let e = errno
             return e == ENOENT ? .released : fail("stat \(top)", e)
         }
         guard isDirectory(st) else {
             // A file, symlink, socket...: unlink the entry itself.
-            if unlink(top) == 0 || errno == ENOENT { return .released }
+            if unlinkat(parentFD, leaf, 0) == 0 || errno == ENOENT { return .released }
             return fail("unlink \(top)", errno)
         }
-        let fd = open(top, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = openat(parentFD, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
             let e = errno
             return e == ENOENT ? .released : fail("open \(top)", e)
@@ -71,7 +98,7 @@ struct TreeRemoval {
         }
         topDev = UInt64(fst.st_dev)
         topMount = MountInfo.mountID(ofFD: fd)
-        if let reason = topIsMountPoint(fd: fd) {
+        if let reason = topIsMountPoint() {
             close(fd)
             return .retry(reason)
         }
@@ -83,18 +110,39 @@ struct TreeRemoval {
         return .retry(problems[0] + more)
     }
 
+    /// The directory `/<components...>`, with no symlink (magic links
+    /// included) in any component: (fd, 0), or (-1, errno): ELOOP for a
+    /// symlink, ENOTDIR for a file.
+    /// `openat2: false` takes the fallback walk (tests).
+    static func openDirectoryNoSymlinks(_ components: ArraySlice<String>, openat2: Bool = true) -> (Int32, Int32) {
+        if openat2 {
+            let path = "/" + components.joined(separator: "/")
+            let fd = cp_openat2_no_symlinks(AT_FDCWD, path, O_RDONLY | O_DIRECTORY)
+            if fd >= 0 { return (fd, 0) }
+            let e = errno
+            // ENOSYS: no openat2 (kernel < 5.6, or a seccomp filter); walk instead.
+            guard e == ENOSYS || e == EPERM else { return (-1, e) }
+        }
+        var dirfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dirfd >= 0 else { return (-1, errno) }
+        for name in components {
+            let next = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let err = errno
+            close(dirfd)
+            guard next >= 0 else { return (-1, err) }
+            dirfd = next
+        }
+        return (dirfd, 0)
+    }
+
     /// The top itself mounted over (a mount root): what is there belongs to
     /// that mount, so nothing is removed until it is unmounted.
-    private func topIsMountPoint(fd: Int32) -> String? {
-        let parent = top.hasSuffix("/") ? top + ".." : top + "/.."
-        let pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard pfd >= 0 else { return nil }
-        defer { close(pfd) }
+    private func topIsMountPoint() -> String? {
         var pst = stat()
-        if fstat(pfd, &pst) == 0, UInt64(pst.st_dev) != topDev {
+        if fstat(parentFD, &pst) == 0, UInt64(pst.st_dev) != topDev {
             return "\(top) is a mount point; not removing what is mounted there"
         }
-        if let mine = topMount, let theirs = MountInfo.mountID(ofFD: pfd), mine != theirs {
+        if let mine = topMount, let theirs = MountInfo.mountID(ofFD: parentFD), mine != theirs {
             return "\(top) is a mount point; not removing what is mounted there"
         }
         return nil
@@ -181,7 +229,7 @@ struct TreeRemoval {
         if level.fd >= 0 { close(level.fd) }
         if i == 0 {
             guard !level.kept else { return }
-            if rmdir(top) != 0, errno != ENOENT { note("rmdir \(top)", errno) }
+            if unlinkat(parentFD, leaf, AT_REMOVEDIR) != 0, errno != ENOENT { note("rmdir \(top)", errno) }
             return
         }
         let p = i - 1

@@ -86,18 +86,19 @@ public struct ExitRecord: Sendable, Equatable {
         }
     }
 
-    /// nil for anything that is not a complete, in-range record.
+    /// nil for anything that is not a complete, in-range record (the parser
+    /// refuses comments and nesting deeper than `JSON.maxDepth`).
     public static func parse(_ bytes: [UInt8]) -> ExitRecord? {
         guard let doc = try? JSON.parse(bytes), case .object = doc else { return nil }
         guard let code = doc["exit_code"]?.int64Value, (0...255).contains(code),
               let sig = doc["signal"]?.int64Value, (0...64).contains(sig),
               let pid = doc["pid"]?.int64Value, (0...Int64(Int32.max)).contains(pid),
-              let start = doc["start_time"]?.int64Value, start >= 0,
+              let start = doc["start_time"]?.uint64Value,
               let time = doc["time"]?.stringValue, !time.isEmpty, time.utf8.count <= 64
         else { return nil }
         // A signal death is always reported as 128+signal.
         if sig != 0 && code != 128 + sig { return nil }
         return ExitRecord(exitCode: Int32(code), signal: Int32(sig), pid: Int32(pid),
-                          startTime: UInt64(start), time: time)
+                          startTime: start, time: time)
     }
 }

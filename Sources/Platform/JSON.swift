@@ -8,6 +8,8 @@ public enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     case int(Int64)
+    /// Integers above Int64.max (unsigned start times).
+    case uint(UInt64)
     case double(Double)
     case string(String)
     case array([JSONValue])
@@ -18,6 +20,7 @@ public enum JSONValue: Equatable, Sendable {
         case (.null, .null): return true
         case let (.bool(x), .bool(y)): return x == y
         case let (.int(x), .int(y)): return x == y
+        case let (.uint(x), .uint(y)): return x == y
         case let (.double(x), .double(y)): return x == y
         case let (.string(x), .string(y)): return x == y
         case let (.array(x), .array(y)): return x == y
@@ -47,6 +50,15 @@ public enum JSONValue: Equatable, Sendable {
         }
     }
 
+    /// Non-negative integers, up to UInt64.max.
+    public var uint64Value: UInt64? {
+        switch self {
+        case let .uint(u): return u
+        case let .int(i) where i >= 0: return UInt64(i)
+        default: return int64Value.flatMap { $0 >= 0 ? UInt64($0) : nil }
+        }
+    }
+
     public var boolValue: Bool? {
         if case let .bool(b) = self { return b }
         return nil
@@ -59,64 +71,20 @@ public struct JSONError: Error, CustomStringConvertible, Sendable {
 }
 
 public enum JSON {
-    /// Deepest nesting accepted; our documents are three levels deep.
+    /// Deepest nesting of arrays and objects accepted; our documents are
+    /// five levels deep (garbage.json: root, list, entry, resources, resource).
     public static let maxDepth = 64
 
-    /// Parses a whole document. Comments are rejected, as are documents
-    /// nested deeper than `maxDepth`.
+    /// Parses a whole document with `JSONStreamParser`: comments, NUL
+    /// bytes, trailing data and nesting deeper than `maxDepth` are refused.
     public static func parse(_ bytes: [UInt8]) throws(JSONError) -> JSONValue {
-        if bytes.contains(0) { throw JSONError("NUL byte in document") }
-        var errbuf = [CChar](repeating: 0, count: 256)
-        let tree: yajl_val? = (bytes + [0]).withUnsafeBufferPointer { buf in
-            buf.withMemoryRebound(to: CChar.self) { cbuf in
-                errbuf.withUnsafeMutableBufferPointer { eb in
-                    yajl_tree_parse(cbuf.baseAddress, eb.baseAddress, eb.count)
-                }
-            }
-        }
-        guard let tree else {
-            let msg = errbuf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-            let firstLine = msg.split(whereSeparator: { $0 == "\n" }).first.map(String.init) ?? "parse error"
-            throw JSONError(firstLine.isEmpty ? "parse error" : firstLine)
-        }
-        defer { yajl_tree_free(tree) }
-        return try convert(tree, depth: 0)
+        let parser = JSONStreamParser()
+        try bytes.withUnsafeBufferPointer { (p) throws(JSONError) in try parser.feed(p) }
+        return try parser.finish()
     }
 
     public static func parse(_ text: String) throws(JSONError) -> JSONValue {
         try parse(Array(text.utf8))
-    }
-
-    private static func convert(_ v: yajl_val, depth: Int) throws(JSONError) -> JSONValue {
-        if depth > maxDepth { throw JSONError("nesting deeper than \(maxDepth)") }
-        switch v.pointee.type {
-        case yajl_t_string:
-            return .string(String(cString: v.pointee.u.string))
-        case yajl_t_number:
-            let n = v.pointee.u.number
-            if n.flags & UInt32(YAJL_NUMBER_INT_VALID) != 0 { return .int(Int64(n.i)) }
-            if n.flags & UInt32(YAJL_NUMBER_DOUBLE_VALID) != 0 { return .double(n.d) }
-            throw JSONError("number out of range: \(String(cString: n.r))")
-        case yajl_t_object:
-            let o = v.pointee.u.object
-            var members: [(String, JSONValue)] = []
-            members.reserveCapacity(o.len)
-            for i in 0..<o.len {
-                let key = String(cString: o.keys[i]!)
-                members.append((key, try convert(o.values[i]!, depth: depth + 1)))
-            }
-            return .object(members)
-        case yajl_t_array:
-            let a = v.pointee.u.array
-            var items: [JSONValue] = []
-            items.reserveCapacity(a.len)
-            for i in 0..<a.len { items.append(try convert(a.values[i]!, depth: depth + 1)) }
-            return .array(items)
-        case yajl_t_true: return .bool(true)
-        case yajl_t_false: return .bool(false)
-        case yajl_t_null: return .null
-        default: throw JSONError("unknown value type")
-        }
     }
 
     /// Compact serialization. Strings that are not valid UTF-8 cannot occur
@@ -127,6 +95,160 @@ public enum JSON {
         return writer.finish()
     }
 }
+
+/// yajl's event parser building `JSONValue`s with an explicit stack, so no
+/// input shape recurses (yajl_tree_parse/free recurse once per level: a file
+/// nested a million deep overflowed the stack). Depth is bounded as the
+/// input arrives; bytes may be fed in chunks. Strings keep every byte (a
+/// `\u0000` stays in the string, where validation refuses it, instead of
+/// ending it). Comments are refused (yajl_allow_comments stays off).
+///
+/// With `streamingItemsOf`, the elements of the array under that top-level
+/// key are handed to `onItem` one at a time as each completes and are not
+/// kept (the key itself remains, holding an empty array): a large list costs
+/// one element of memory, not the whole tree.
+public final class JSONStreamParser {
+    struct Frame {
+        var isObject: Bool
+        var streaming = false
+        var items: [JSONValue] = []
+        var members: [(String, JSONValue)] = []
+        var key: String?
+    }
+
+    let maxDepth: Int
+    let streamKey: String?
+    let onItem: ((JSONValue) -> Void)?
+    var stack: [Frame] = []
+    var root: JSONValue?
+    /// Why a callback stopped the parse.
+    var failure: String?
+    private var handle: yajl_handle?
+
+    public init(maxDepth: Int = JSON.maxDepth, streamingItemsOf key: String? = nil,
+                onItem: ((JSONValue) -> Void)? = nil) {
+        self.maxDepth = maxDepth
+        self.streamKey = onItem == nil ? nil : key
+        self.onItem = onItem
+        handle = yajl_alloc(jsonCallbacks, nil, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    deinit { if let handle { yajl_free(handle) } }
+
+    public func feed(_ chunk: UnsafeBufferPointer<UInt8>) throws(JSONError) {
+        guard let handle else { throw JSONError("out of memory") }
+        guard let base = chunk.baseAddress, chunk.count > 0 else { return }
+        if memchr(base, 0, chunk.count) != nil { throw JSONError("NUL byte in document") }
+        try check(yajl_parse(handle, base, chunk.count), chunk)
+    }
+
+    /// Ends the input; the document (with streamed items left out).
+    public func finish() throws(JSONError) -> JSONValue {
+        guard let handle else { throw JSONError("out of memory") }
+        try check(yajl_complete_parse(handle), nil)
+        guard let root else { throw JSONError("empty document") }
+        return root
+    }
+
+    private func check(_ status: yajl_status, _ chunk: UnsafeBufferPointer<UInt8>?) throws(JSONError) {
+        if status == yajl_status_ok { return }
+        if let failure { throw JSONError(failure) }
+        guard let handle else { throw JSONError("parse error") }
+        let text = yajl_get_error(handle, 0, chunk?.baseAddress, chunk?.count ?? 0)
+        defer { if let text { yajl_free_error(handle, text) } }
+        let msg = text.map { String(cString: $0) } ?? "parse error"
+        let firstLine = msg.split(whereSeparator: { $0 == "\n" }).first.map(String.init) ?? ""
+        throw JSONError(firstLine.isEmpty ? "parse error" : firstLine)
+    }
+
+    // MARK: events (return false to stop the parse)
+
+    func value(_ v: JSONValue) -> Bool {
+        guard let i = stack.indices.last else {
+            root = v
+            return true
+        }
+        if stack[i].isObject {
+            stack[i].members.append((stack[i].key ?? "", v))
+            stack[i].key = nil
+        } else if stack[i].streaming {
+            onItem?(v)
+        } else {
+            stack[i].items.append(v)
+        }
+        return true
+    }
+
+    func open(object: Bool) -> Bool {
+        guard stack.count < maxDepth else {
+            failure = "nesting deeper than \(maxDepth)"
+            return false
+        }
+        var frame = Frame(isObject: object)
+        if !object, let streamKey, stack.count == 1, stack[0].isObject, stack[0].key == streamKey {
+            frame.streaming = true
+        }
+        stack.append(frame)
+        return true
+    }
+
+    func close() -> Bool {
+        guard let frame = stack.popLast() else { return false }
+        return value(frame.isObject ? .object(frame.members) : .array(frame.items))
+    }
+
+    func key(_ k: String) -> Bool {
+        guard let i = stack.indices.last else { return false }
+        stack[i].key = k
+        return true
+    }
+
+    /// yajl hands numbers over as text: Int64 when it fits, else UInt64
+    /// (start times are unsigned), else a finite double.
+    func number(_ text: String) -> Bool {
+        let integral = !text.utf8.contains { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }
+        if integral, let i = Int64(text) { return value(.int(i)) }
+        if integral, let u = UInt64(text) { return value(.uint(u)) }
+        let d = strtod(text, nil)
+        guard d.isFinite else {
+            failure = "number out of range: \(text)"
+            return false
+        }
+        return value(.double(d))
+    }
+}
+
+private func parser(_ ctx: UnsafeMutableRawPointer?) -> JSONStreamParser {
+    Unmanaged<JSONStreamParser>.fromOpaque(ctx!).takeUnretainedValue()
+}
+
+private func text(_ p: UnsafePointer<UInt8>?, _ n: Int) -> String {
+    guard let p, n > 0 else { return "" }
+    // yajl has validated the UTF-8 (yajl_dont_validate_strings is off).
+    return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
+}
+
+/// One callback table for every parser (yajl keeps the pointer).
+nonisolated(unsafe) private let jsonCallbacks: UnsafeMutablePointer<yajl_callbacks> = {
+    let cb = UnsafeMutablePointer<yajl_callbacks>.allocate(capacity: 1)
+    cb.initialize(to: yajl_callbacks(
+        yajl_null: { parser($0).value(.null) ? 1 : 0 },
+        yajl_boolean: { parser($0).value(.bool($1 != 0)) ? 1 : 0 },
+        yajl_integer: nil,
+        yajl_double: nil,
+        yajl_number: { ctx, s, n in
+            guard let s else { return 0 }
+            let t = String(decoding: UnsafeRawBufferPointer(start: s, count: n), as: UTF8.self)
+            return parser(ctx).number(t) ? 1 : 0
+        },
+        yajl_string: { parser($0).value(.string(text($1, $2))) ? 1 : 0 },
+        yajl_start_map: { parser($0).open(object: true) ? 1 : 0 },
+        yajl_map_key: { parser($0).key(text($1, $2)) ? 1 : 0 },
+        yajl_end_map: { parser($0).close() ? 1 : 0 },
+        yajl_start_array: { parser($0).open(object: false) ? 1 : 0 },
+        yajl_end_array: { parser($0).close() ? 1 : 0 }))
+    return cb
+}()
 
 /// Streams JSON through yajl_gen. Used directly when building a document
 /// from parts (GC entries are kept pre-serialized).
@@ -169,6 +291,7 @@ public struct JSONWriter: ~Copyable {
         case .null: null()
         case let .bool(b): bool(b)
         case let .int(i): int(i)
+        case let .uint(u): uint(u)
         case let .double(d): double(d)
         case let .string(s): string(s)
         case let .array(items):

@@ -31,8 +31,13 @@ public final class Engine: @unchecked Sendable {
     private var gcClosing = false
     let parts = Mutex(Parts())
     private let config: Mutex<(options: Options, hooks: Hooks)>
-    /// Resources tracked for containers not (yet) in the GC list, in order.
-    private let tracked = Mutex<[String: [TrackedResource]]>([:])
+    /// Why the last shutdown's final write of the GC list failed (status
+    /// JSON's gc_write_error until a GC list is opened again).
+    let shutdownWriteError = Mutex<String?>(nil)
+    /// Resources tracked for containers not (yet) in the GC list, and the
+    /// ids whose exit was handled (see ResourceLedger). Lock order: ledger,
+    /// then the supervisor's table, then the OOM watcher.
+    let ledger = Mutex(ResourceLedger())
 
     public init() {
         config = Mutex((Options(), Hooks()))
@@ -81,7 +86,7 @@ public final class Engine: @unchecked Sendable {
             try ensurePoolLocked()
             // The pool outlives the supervisor (shutdown stops it later), so a
             // batch is always accepted while the epoll thread runs.
-            let supervisor = try ExitSupervisor { [unowned self] batch in
+            let supervisor = try ExitSupervisor(onReady: { [unowned self] batch in
                 guard let pool = self.parts.withLock({ $0.pool }), let supervisor = self.parts.withLock({ $0.supervisor }) else {
                     Log.error("supervisor: exits reported with no worker pool")
                     return
@@ -89,7 +94,9 @@ public final class Engine: @unchecked Sendable {
                 pool.submit(batch: batch.map { ready in
                     (ready.id, { if let exit = supervisor.collect(ready) { self.handleExit(exit) } })
                 })
-            }
+            }, onOOM: { [unowned self] ids in
+                for id in ids { self.scheduleOOMCheck(id) }
+            })
             parts.withLock { $0.supervisor = supervisor }
         }
     }
@@ -114,6 +121,7 @@ public final class Engine: @unchecked Sendable {
             }
             let gc = GarbageCollector(store: store, engine: self)
             parts.withLock { $0.gc = gc }
+            shutdownWriteError.withLock { $0 = nil }
             return gc
         }
     }
@@ -133,7 +141,7 @@ public final class Engine: @unchecked Sendable {
 
     private func ensurePoolLocked() throws(Errno) {
         if parts.withLock({ $0.pool != nil }) { return }
-        let pool = try WorkerPool(workers: currentOptions().workers)
+        let pool = WorkerPool(workers: currentOptions().workers)
         let cleaner = BuiltinCleaner()
         parts.withLock {
             $0.pool = pool
@@ -142,9 +150,11 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Stops everything in dependency order: no new exits, no new GC
-    /// attempts, queued work drained, GC list flushed, fds closed.
+    /// attempts, queued work drained, GC list flushed, fds closed. Throws the
+    /// errno of the GC list's final write when it failed (all else is done).
     public func shutdown() throws(Errno) {
         if WorkerPool.onWorkerThread.isSet { throw Errno.deadlock }
+        var writeFailure: Errno?
         lifecycle.withLock {
             shuttingDown.store(true, ordering: .releasing)
             defer { shuttingDown.store(false, ordering: .releasing) }
@@ -163,10 +173,23 @@ public final class Engine: @unchecked Sendable {
                 gcClosing = true
                 return gc
             }
-            gc?.store.close()
+            do throws(Errno) {
+                try gc?.store.close()
+            } catch {
+                writeFailure = error
+                shutdownWriteError.withLock { $0 = "cannot write \(gc?.store.rootDir ?? "")/\(GCStore.fileName): \(error)" }
+            }
             gcLock.withLock { gcClosing = false }
+            let discarded = ledger.withLock { l -> Int in
+                defer { l = ResourceLedger() }
+                return l.pending.values.reduce(0) { $0 + $1.count }
+            }
+            if discarded > 0 {
+                Log.warning("supervisor: shutdown discards \(discarded) resources tracked for containers never armed")
+            }
             Log.flush()
         }
+        if let writeFailure { throw writeFailure }
     }
 
     // MARK: work
@@ -197,6 +220,13 @@ public final class Engine: @unchecked Sendable {
             guard let supervisor else { throw Errno(rawValue: ESHUTDOWN) }
             do throws(Errno) {
                 try supervisor.arm(fd: fd, id: id, runtime: runtime, info: info)
+                // Resources tracked before arming belong to this run; their
+                // cgroups' OOM counters are watched from now on.
+                let watching = ledger.withLock { l -> Bool in
+                    l.armed(id)
+                    return l.cgroups(of: id).reduce(false) { supervisor.oom.watch(id: id, cgroup: $1) || $0 }
+                }
+                if watching { scheduleOOMCheck(id) }
                 break
             } catch where error.rawValue == ESHUTDOWN && attempt == 0 {
                 attempt += 1
@@ -208,7 +238,10 @@ public final class Engine: @unchecked Sendable {
     /// gc_add_container: the entry is durable on return.
     public func addToGC(id: String, runtime: String, info: PidInfo) throws(Errno) {
         let gc = try ensureGC()
-        let resources = tracked.withLock { $0.removeValue(forKey: id) } ?? []
+        let resources = ledger.withLock { l -> [TrackedResource] in
+            l.forgetExit(id)
+            return l.take(id)
+        }
         do {
             try gc.add(id: id, runtime: runtime, info: info, resources: resources)
         } catch {
@@ -221,19 +254,64 @@ public final class Engine: @unchecked Sendable {
         parts.withLock { $0.gc }?.contains(id) ?? false
     }
 
+    /// supervisor_track_resource: the resource joins the run it belongs to
+    /// (ResourceLedger says which), or the GC entry, or is released now.
     public func trackResource(id: String, kind: ResourceKind, value: String) throws(Errno) {
         try TrackedResource.validate(kind: kind, value: value)
         let resource = TrackedResource(kind: kind, value: value)
-        if let gc = parts.withLock({ $0.gc }), try gc.appendResource(id: id, resource) { return }
-        tracked.withLock { $0[id, default: []].append(resource) }
+        let (supervisor, gc) = parts.withLock { ($0.supervisor, $0.gc) }
+        enum Route { case kept(watching: Bool), gc, releaseNow(runtime: String) }
+        let route = try ledger.withLock { (l: inout ResourceLedger) throws(Errno) -> Route in
+            let armed = supervisor?.state(of: id) != nil
+            if !armed, gc?.contains(id) == true { return .gc }
+            switch try l.track(resource, for: id, armed: armed) {
+            case .kept:
+                let watching = armed && kind == .cgroup && supervisor!.oom.watch(id: id, cgroup: value)
+                return .kept(watching: watching)
+            case let .releaseNow(runtime):
+                return .releaseNow(runtime: runtime)
+            }
+        }
+        switch route {
+        case let .kept(watching):
+            if watching { scheduleOOMCheck(id) }
+        case .gc:
+            // The entry may have left the list meanwhile: its run is over.
+            if try gc!.appendResource(id: id, resource) { return }
+            releaseLate(id: id, runtime: "", resource)
+        case let .releaseNow(runtime):
+            releaseLate(id: id, runtime: runtime, resource)
+        }
     }
 
-    func finishMonitor(_ id: String) {
-        parts.withLock { $0.supervisor }?.finish(id)
+    /// A resource tracked after its container's exit was handled: released
+    /// on a worker now; what fails goes to the GC list under the same id.
+    private func releaseLate(id: String, runtime: String, _ resource: TrackedResource) {
+        Log.info("\(id): \(resource.kind.name) \(resource.value) tracked after the exit was handled; releasing it now")
+        let job: WorkerPool.Job = { [unowned self] in
+            let outcome = self.releaser(hooks: self.currentHooks(), options: self.currentOptions())
+                .run(id: id, runtime: runtime, pid: 0, resources: [resource], engineReleased: true)
+            guard let failure = outcome.failure else { return }
+            do {
+                try self.ensureGC().add(id: id, runtime: runtime, info: PidInfo(pid: 0, ppid: 0, startTime: 0, pstartTime: 0),
+                                        resources: outcome.resources, engineReleased: true, lastError: failure)
+            } catch {
+                Log.error("\(id): cannot add to the GC list: \(error); \(resource.kind.name) \(resource.value) may leak")
+            }
+        }
+        if !submit(key: id, job) { job() }
     }
 
-    func takeTracked(_ id: String) -> [TrackedResource] {
-        tracked.withLock { $0.removeValue(forKey: id) } ?? []
+    /// Reads `id`'s OOM counters on a worker (in order with its other hooks).
+    func scheduleOOMCheck(_ id: String) {
+        submit(key: id) { [unowned self] in self.reportOOM(id) }
+    }
+
+    /// Tells the engine when `id`'s OOM-kill count grew.
+    func reportOOM(_ id: String) {
+        guard let supervisor = parts.withLock({ $0.supervisor }), let count = supervisor.oom.check(id) else { return }
+        Log.info("\(id): OOM kill in its cgroup (\(count) in all)")
+        currentHooks().containerOOM?(id, count)
     }
 
     public enum ContainerState: Int32 {

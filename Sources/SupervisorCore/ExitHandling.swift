@@ -12,29 +12,59 @@ extension Engine {
         let hooks = currentHooks()
         let options = currentOptions()
         let id = exit.id, runtime = exit.runtime, info = exit.info, code = exit.code
-        Glibc.close(exit.fd)
         Log.debug("\(id): exit status \(code) read")
 
+        var engineReleased = false
         var failure: String?
         if hooks.liveness(id: id, runtime: runtime, pid: info.pid, startTime: info.startTime) != .gone {
             failure = killAndConfirm(id: id, runtime: runtime, info: info, hooks: hooks, options: options)
         }
-        var outcome = ResourceRelease.Outcome(resources: takeTracked(id), engineReleased: false, failure: nil)
-        if failure == nil {
-            outcome = releaser(hooks: hooks, options: options)
-                .run(id: id, runtime: runtime, pid: info.pid, resources: outcome.resources, engineReleased: false)
-            failure = outcome.failure
-        }
-        if let failure {
-            Log.warning("\(id): cleanup after exit failed: \(failure); handed to GC")
-            do {
-                try ensureGC().add(id: id, runtime: runtime, info: info, resources: outcome.resources,
-                                   engineReleased: outcome.engineReleased, lastError: failure)
-            } catch {
-                Log.error("\(id): cannot add to the GC list: \(error); its resources may leak")
+        let supervisor = parts.withLock { $0.supervisor }
+        var inGC = false
+        // Resources tracked while this runs join it: taken again until none
+        // is left, then the exit is recorded as handled under the same lock.
+        while true {
+            let resources = ledger.withLock { $0.take(id) }
+            // The OOM counter once more before the cleaner removes the cgroup:
+            // an OOM kill that ended the container is reported before its stop.
+            reportOOM(id)
+            if inGC {
+                for r in resources {
+                    do {
+                        if try !ensureGC().appendResource(id: id, r) {
+                            try ensureGC().add(id: id, runtime: runtime, info: info, resources: [r], lastError: "tracked during exit handling")
+                        }
+                    } catch {
+                        Log.error("\(id): cannot add \(r.kind.name) \(r.value) to the GC list: \(error); it may leak")
+                    }
+                }
+            } else {
+                var outcome = ResourceRelease.Outcome(resources: resources, engineReleased: false, failure: failure)
+                if failure == nil {
+                    outcome = releaser(hooks: hooks, options: options)
+                        .run(id: id, runtime: runtime, pid: info.pid, resources: resources, engineReleased: engineReleased)
+                }
+                engineReleased = outcome.engineReleased
+                if let reason = outcome.failure {
+                    Log.warning("\(id): cleanup after exit failed: \(reason); handed to GC")
+                    do {
+                        try ensureGC().add(id: id, runtime: runtime, info: info, resources: outcome.resources,
+                                           engineReleased: outcome.engineReleased, lastError: reason)
+                    } catch {
+                        Log.error("\(id): cannot add to the GC list: \(error); its resources may leak")
+                    }
+                    inGC = true
+                }
             }
+            let done = ledger.withLock { l -> Bool in
+                if l.hasPending(id) { return false }
+                if !inGC { l.exitHandled(id, runtime: runtime) }
+                supervisor?.oom.unwatch(id)
+                supervisor?.finish(id)
+                return true
+            }
+            if done { break }
         }
-        finishMonitor(id)
         hooks.containerStopped?(id, info.pid, code)
     }
 

@@ -8,6 +8,11 @@ import SystemPackage
 /// Watches every armed exit FIFO from one epoll thread. The thread only
 /// waits: the FIFOs that became readable in one wake-up are handed to the
 /// worker pool in one batch, and workers read the status (in parallel).
+///
+/// Ownership: the monitor table (and every armed FIFO's fd) belongs to this
+/// object, behind `tableLock`; the epoll set holds registration tokens, never
+/// pointers. An fd is closed here and only here: by the worker that read its
+/// status, or by `stop()` for FIFOs still armed.
 final class ExitSupervisor: @unchecked Sendable {
     /// An exit read from a FIFO, ready for handling on a worker.
     struct Exit: Sendable {
@@ -15,23 +20,21 @@ final class ExitSupervisor: @unchecked Sendable {
         let runtime: String
         let info: PidInfo
         let code: Int32
-        /// The FIFO's read end, its one-shot registration spent; the handler
-        /// closes it (off the epoll thread, which only reads).
-        let fd: Int32
     }
 
     /// A FIFO that became readable, handed from the epoll thread to a worker.
     /// Its one-shot registration is spent, so no other worker can get it.
-    struct Ready: @unchecked Sendable {
+    struct Ready: Sendable {
         let id: String
-        fileprivate let monitor: Monitor
+        let registration: Registration
     }
 
     typealias ReadyHandler = @Sendable ([Ready]) -> Void
+    /// Containers whose OOM counters must be read (on a worker).
+    typealias OOMHandler = @Sendable ([String]) -> Void
 
     private struct Table {
-        var monitors: Set<MonitorKey> = []
-        var runtimes = RuntimeNames()
+        var monitors = MonitorTable()
         /// Set by `stop()`: workers close what they hold instead of re-arming.
         var closed = false
     }
@@ -46,15 +49,22 @@ final class ExitSupervisor: @unchecked Sendable {
         defer { tableLock.unlock() }
         return try body(&tableStorage)
     }
+
     private let epoll: Epoll
     private let wakeup: EventFD
     private var thread: NativeThread?
     private let stopRequested = Atomic<Bool>(false)
     private let onReady: ReadyHandler
+    private let onOOM: OOMHandler
+    /// OOM-kill watches of armed containers, in this epoll set.
+    let oom: OOMWatcher
 
-    init(onReady: @escaping ReadyHandler) throws(Errno) {
+    init(onReady: @escaping ReadyHandler, onOOM: @escaping OOMHandler,
+         locateOOM: (@Sendable (String) -> OOMSource?)? = nil) throws(Errno) {
         self.onReady = onReady
+        self.onOOM = onOOM
         epoll = try Epoll()
+        oom = OOMWatcher(epoll: epoll, locate: locateOOM)
         do {
             wakeup = try EventFD()
         } catch {
@@ -62,7 +72,7 @@ final class ExitSupervisor: @unchecked Sendable {
             throw error
         }
         do {
-            try epoll.add(wakeup.fd, events: .input, data: 0)
+            try epoll.add(wakeup.fd, events: .input, data: EpollToken.wakeup.data)
             thread = try NativeThread.start(name: "supv-epoll") { [unowned self] in self.run() }
         } catch {
             wakeup.close()
@@ -71,6 +81,11 @@ final class ExitSupervisor: @unchecked Sendable {
         }
     }
 
+    /// One-shot: an event disables the registration, so once an exit is
+    /// read no further event can name the monitor, even if someone else
+    /// still holds the FIFO open, and closing needs no EPOLL_CTL_DEL.
+    private static let interest: Epoll.Events = [.input, .oneShot]
+
     /// Arms `fd`. On success the supervisor owns it; on failure the caller
     /// does, unchanged. All under the table lock, so `stop()` either sees the
     /// monitor registered (and closes it) or arming fails with ESHUTDOWN.
@@ -78,24 +93,21 @@ final class ExitSupervisor: @unchecked Sendable {
         guard Fifo.isFifo(fd) else { throw Errno.invalidArgument }
         try withTable { (t: inout Table) throws(Errno) in
             if t.closed { throw Errno(rawValue: ESHUTDOWN) }
-            guard let runtimeIndex = t.runtimes.intern(runtime) else { throw Errno.noSpace }
+            guard let runtimeIndex = t.monitors.runtimes.intern(runtime) else { throw Errno.noSpace }
+            if t.monitors.registration(of: id) != nil { throw Errno.fileExists }
             let monitor = Monitor.make(id: id, runtime: runtimeIndex, info: info, fd: fd)
-            let key = MonitorKey(monitor: monitor)
-            guard t.monitors.insert(key).inserted else { throw Errno.fileExists }
+            guard let registration = t.monitors.insert(monitor) else { throw Errno.noSpace }
             let flags = cp_fcntl_getfl(fd)
             let fdFlags = fcntl(fd, F_GETFD)
             guard flags >= 0, fdFlags >= 0, cp_fcntl_setfl(fd, flags | O_NONBLOCK) == 0, cp_fcntl_setfd_cloexec(fd) == 0 else {
                 let err = Errno(rawValue: cp_errno())
-                t.monitors.remove(key)
+                t.monitors.remove(registration)
                 throw err
             }
-            // The epoll registration holds its own reference until the exit is read.
-            let token = Unmanaged.passRetained(monitor)
             do throws(Errno) {
-                try epoll.add(fd, events: Self.interest, data: UInt64(UInt(bitPattern: token.toOpaque())))
+                try epoll.add(fd, events: Self.interest, data: EpollToken.exitFIFO(registration).data)
             } catch {
-                token.release()
-                t.monitors.remove(key)
+                t.monitors.remove(registration)
                 _ = cp_fcntl_setfl(fd, flags)
                 _ = fcntl(fd, F_SETFD, fdFlags)
                 throw error
@@ -103,39 +115,33 @@ final class ExitSupervisor: @unchecked Sendable {
         }
     }
 
-    /// One-shot: an event disables the registration, so once an exit is
-    /// read no further event can name the monitor, even if someone else
-    /// still holds the FIFO open, and closing needs no EPOLL_CTL_DEL.
-    private static let interest: Epoll.Events = [.input, .oneShot]
-
     enum MonitorState { case running, stopping }
 
     func state(of id: String) -> MonitorState? {
-        let probe = MonitorKey.probe(id)
-        return withTable { t in
-            guard let i = t.monitors.firstIndex(of: probe) else { return nil }
-            return t.monitors[i].monitor.stopping ? .stopping : .running
+        withTable { t in
+            guard let r = t.monitors.registration(of: id), let slot = t.monitors.slot(r) else { return nil }
+            return slot.phase == .stopping ? .stopping : .running
         }
     }
 
     /// The exit of `id` is fully handled: forget it (the id may be armed again).
     func finish(_ id: String) {
-        let probe = MonitorKey.probe(id)
         withTable { t in
-            if let i = t.monitors.firstIndex(of: probe), t.monitors[i].monitor.stopping {
-                t.monitors.remove(at: i)
+            if let r = t.monitors.registration(of: id), t.monitors.slot(r)?.phase == .stopping {
+                t.monitors.remove(r)
             }
         }
     }
 
     func snapshot() -> [(id: String, runtime: String, info: PidInfo, stopping: Bool)] {
         withTable { t in
-            t.monitors.map { key in
-                let m = key.monitor
-                return (m.id, t.runtimes.name(m.runtime), m.info, m.stopping)
+            t.monitors.slots.compactMap { slot in
+                slot.monitor.map { m in (m.id, t.monitors.runtimes.name(m.runtime), m.info, slot.phase == .stopping) }
             }.sorted { $0.id < $1.id }
         }
     }
+
+    var armedCount: Int { withTable { $0.monitors.count } }
 
     /// Stops the epoll thread and closes every FIFO still armed (their exits
     /// are not lost: the shim leaves an exit record, and the engine re-arms
@@ -145,15 +151,16 @@ final class ExitSupervisor: @unchecked Sendable {
         wakeup.signal()
         thread?.join()
         thread = nil
+        oom.close()
         withTable { t in
             t.closed = true
             // Monitors a worker holds are closed by that worker.
-            for key in t.monitors where !key.monitor.stopping && !key.monitor.handedOff {
-                try? epoll.remove(key.monitor.fd)
-                Glibc.close(key.monitor.fd)
-                Unmanaged.passUnretained(key.monitor).release()
+            for r in t.monitors.registrations {
+                guard let slot = t.monitors.slot(r), slot.phase == .armed, let m = slot.monitor else { continue }
+                try? epoll.remove(m.fd)
+                Glibc.close(m.fd)
+                t.monitors.remove(r)
             }
-            t.monitors.removeAll()
         }
     }
 
@@ -165,15 +172,21 @@ final class ExitSupervisor: @unchecked Sendable {
     }
 
     /// On a worker: reads the status of a FIFO the epoll thread reported.
-    /// nil while the status is incomplete (the FIFO is re-armed).
+    /// nil while the status is incomplete (the FIFO is re-armed), or when
+    /// the registration is gone.
     func collect(_ ready: Ready) -> Exit? {
-        let monitor = ready.monitor
-        let code: Int32
+        let r = ready.registration
+        guard let taken = withTable({ t -> (fd: Int32, status: StatusAccumulator)? in
+            guard let slot = t.monitors.slot(r), slot.phase == .reading, let m = slot.monitor else { return nil }
+            return (m.fd, slot.status)
+        }) else { return nil }
+        var status = taken.status
         // An injected read error acts like EINTR: read again at the next event.
-        let outcome: StatusRead = Failpoint.check("fifo.read") == nil ? monitor.readStatus() : .pending
+        let outcome: StatusRead = Failpoint.check("fifo.read") == nil ? status.read(from: taken.fd) : .pending
+        let code: Int32
         switch outcome {
         case .pending:
-            rearm(monitor)
+            rearm(r, status: status)
             return nil
         case let .status(s): code = s
         case .endOfFile: code = 137
@@ -181,35 +194,36 @@ final class ExitSupervisor: @unchecked Sendable {
             Log.warning("\(ready.id): reading exit FIFO failed: \(err); status unknown")
             code = 137
         }
-        let exit = withTable { t in
-            monitor.stopping = true
-            monitor.handedOff = false
-            return Exit(id: ready.id, runtime: t.runtimes.name(monitor.runtime), info: monitor.info,
-                        code: code, fd: monitor.fd)
+        // The registration is spent (one-shot): closing needs no EPOLL_CTL_DEL.
+        Glibc.close(taken.fd)
+        return withTable { t -> Exit? in
+            guard let m = t.monitors.slot(r)?.monitor else { return nil }
+            t.monitors.update(r) { $0.phase = .stopping }
+            return Exit(id: ready.id, runtime: t.monitors.runtimes.name(m.runtime), info: m.info, code: code)
         }
-        // The epoll registration's reference: the registration is spent.
-        Unmanaged.passUnretained(monitor).release()
-        return exit
     }
 
     /// Listens again for a partial status. Under the table lock, so that
     /// `stop()` and a re-arm never interleave on a closed descriptor.
-    private func rearm(_ monitor: Monitor) {
-        let closeNow = withTable { t -> Bool in
-            monitor.handedOff = false
-            guard !t.closed else { return true }
-            do {
-                try epoll.modify(monitor.fd, events: Self.interest,
-                                 data: UInt64(UInt(bitPattern: Unmanaged.passUnretained(monitor).toOpaque())))
-            } catch {
-                Log.error("\(monitor.id): cannot re-arm the exit FIFO: \(error)")
+    private func rearm(_ r: Registration, status: StatusAccumulator) {
+        let closeNow = withTable { t -> Int32? in
+            guard let m = t.monitors.slot(r)?.monitor else { return nil }
+            if t.closed {
+                t.monitors.remove(r)
+                return m.fd
             }
-            return false
+            t.monitors.update(r) {
+                $0.status = status
+                $0.phase = .armed
+            }
+            do {
+                try epoll.modify(m.fd, events: Self.interest, data: EpollToken.exitFIFO(r).data)
+            } catch {
+                Log.error("\(m.id): cannot re-arm the exit FIFO: \(error)")
+            }
+            return nil
         }
-        if closeNow {
-            Glibc.close(monitor.fd)
-            Unmanaged.passUnretained(monitor).release()
-        }
+        if let fd = closeNow { Glibc.close(fd) }
     }
 
     private func run() {
@@ -217,6 +231,7 @@ final class ExitSupervisor: @unchecked Sendable {
         var events = [epoll_event](repeating: epoll_event(), count: 256)
         var ready: [Ready] = []
         ready.reserveCapacity(events.count)
+        var oomChecks: [String] = []
         while !stopRequested.load(ordering: .acquiring) {
             let n: Int
             do {
@@ -226,16 +241,29 @@ final class ExitSupervisor: @unchecked Sendable {
                 return
             }
             guard n > 0 else { continue }
-            withTable { _ in
-                for i in 0..<n {
-                    let data = events[i].data.u64
-                    if data == 0 { continue }
-                    let monitor = Unmanaged<Monitor>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(data))!).takeUnretainedValue()
-                    monitor.handedOff = true
-                    ready.append(Ready(id: monitor.id, monitor: monitor))
+            var fifos = 0
+            for i in 0..<n {
+                switch EpollToken(data: events[i].data.u64) {
+                case .wakeup?: wakeup.drain()
+                case .exitFIFO?: fifos += 1
+                case let token?:
+                    for id in oom.handle(token) where !oomChecks.contains(id) { oomChecks.append(id) }
+                case nil: break
                 }
             }
-            for i in 0..<n where events[i].data.u64 == 0 { wakeup.drain() }
+            if !oomChecks.isEmpty {
+                onOOM(oomChecks)
+                oomChecks.removeAll(keepingCapacity: true)
+            }
+            guard fifos > 0 else { continue }
+            withTable { t in
+                for i in 0..<n {
+                    guard case let .exitFIFO(r)? = EpollToken(data: events[i].data.u64),
+                          let slot = t.monitors.slot(r), slot.phase == .armed, let m = slot.monitor else { continue }
+                    t.monitors.update(r) { $0.phase = .reading }
+                    ready.append(Ready(id: m.id, registration: r))
+                }
+            }
             if ready.isEmpty { continue }
             onReady(ready)
             ready.removeAll(keepingCapacity: true)

@@ -57,25 +57,47 @@ extension GCStore {
             quarantine(reason: "not a regular file of at most \(GCFileFormat.maxFileSize) bytes")
             return nil
         }
-        let bytes: [UInt8]
-        do throws(Errno) {
-            bytes = try FileIO.readAll(fd, limit: GCFileFormat.maxFileSize)
-        } catch {
-            if error == .fileTooLarge {
+        // Streamed in chunks: memory holds the decoded entries, never the
+        // file's bytes or its whole tree.
+        let decoder = GCFileFormat.Decoder()
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var total = 0
+        var damage: JSONError?
+        reading: while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n == 0 { break }
+            if n < 0 {
+                let err = cp_errno()
+                if err == EINTR { continue }
+                Log.error("cannot read \(rootDir)/\(Self.fileName): \(Errno(rawValue: err))")
+                throw Errno(rawValue: err)
+            }
+            total += n
+            if total > GCFileFormat.maxFileSize {
                 quarantine(reason: "larger than \(GCFileFormat.maxFileSize) bytes")
                 return nil
             }
-            Log.error("cannot read \(rootDir)/\(Self.fileName): \(error)")
-            throw error
+            do throws(JSONError) {
+                try chunk.withUnsafeBufferPointer { (p) throws(JSONError) in
+                    try decoder.feed(UnsafeBufferPointer(rebasing: p[0..<n]))
+                }
+            } catch {
+                damage = error
+                break reading
+            }
         }
-        do {
-            let doc = try GCFileFormat.decode(bytes)
-            for why in doc.rejected { Log.error("\(rootDir)/\(Self.fileName): skipped \(why)") }
-            return doc
-        } catch {
-            quarantine(reason: error.description)
+        var doc: GCFileFormat.Document?
+        if damage == nil {
+            do throws(JSONError) { doc = try decoder.finish() } catch { damage = error }
+        }
+        guard let doc else {
+            quarantine(reason: damage?.description ?? "parse error")
             return nil
         }
+        for why in doc.rejected {
+            Log.error("\(rootDir)/\(Self.fileName): skipped \(why); kept in the file as it is")
+        }
+        return doc
     }
 
     /// Renames a damaged file to garbage.json.corrupt-<unix-time> so the

@@ -12,7 +12,9 @@ enum GCFileFormat {
     static let attemptsKey = "supervisor_attempts"
     static let engineReleasedKey = "supervisor_engine_released"
     static let lastErrorKey = "supervisor_last_error"
-    /// Larger files are treated as damaged rather than parsed.
+    /// Larger files are treated as damaged (quarantined) rather than parsed.
+    /// The parse streams (one entry in memory at a time), so this bounds the
+    /// list, not the parser: 64 MiB is about 140k entries with resources.
     static let maxFileSize = 64 << 20
 
     private static let knownKeys: Set<String> = [
@@ -23,65 +25,126 @@ enum GCFileFormat {
     struct Document {
         var entries: [GCEntry] = []
         var unknownTopKeys: [(String, JSONValue)] = []
-        /// Entries dropped, with why (logged by the caller).
+        /// Entries refused (bad id, runtime, resource, duplicate id...), as
+        /// read: kept in the list on rewrite, never interpreted.
+        var refusedEntries: [JSONValue] = []
+        /// Why each entry was refused (logged by the caller).
         var rejected: [String] = []
     }
 
-    /// Throws for a file that is not a GC list at all (the caller keeps it
-    /// aside as damaged); individual bad entries are rejected, not fatal.
-    static func decode(_ bytes: [UInt8]) throws(JSONError) -> Document {
-        let root = try JSON.parse(bytes)
-        guard case let .object(members) = root else { throw JSONError("top level is not an object") }
-        var doc = Document()
-        for (key, value) in members {
-            if key == listKey {
+    /// Streams garbage.json: feed chunks, then `finish`. Each element of
+    /// GcContainers is decoded as soon as the parser completes it.
+    final class Decoder {
+        private(set) var doc = Document()
+        private var ids: Set<String> = []
+        private var index = 0
+        private var parser: JSONStreamParser!
+
+        init() {
+            parser = JSONStreamParser(streamingItemsOf: GCFileFormat.listKey) { [unowned self] item in
+                self.add(item)
+            }
+        }
+
+        func feed(_ chunk: UnsafeBufferPointer<UInt8>) throws(JSONError) { try parser.feed(chunk) }
+
+        /// Throws for a file that is not a GC list at all (the caller keeps it
+        /// aside as damaged); bad entries are refused, not fatal.
+        func finish() throws(JSONError) -> Document {
+            let root = try parser.finish()
+            guard case let .object(members) = root else { throw JSONError("top level is not an object") }
+            for (key, value) in members {
+                guard key == listKey else {
+                    doc.unknownTopKeys.append((key, value))
+                    continue
+                }
                 switch value {
-                // Some writers emit an empty list as null or {}.
+                // Some writers emit an empty list as null or {}. The array's
+                // elements were streamed through add().
                 case .null: continue
                 case let .object(members) where members.isEmpty: continue
-                case let .array(items):
-                    for (index, item) in items.enumerated() {
-                        switch decodeEntry(item) {
-                        case let .success(entry): doc.entries.append(entry)
-                        case let .failure(why): doc.rejected.append("entry \(index): \(why.description)")
-                        }
-                    }
+                case let .array(items): for item in items { add(item) }
                 default: throw JSONError("\(listKey) is not an array")
                 }
-            } else {
-                doc.unknownTopKeys.append((key, value))
+            }
+            return doc
+        }
+
+        private func add(_ item: JSONValue) {
+            defer { index += 1 }
+            switch decodeEntry(item) {
+            case let .success(entry) where ids.insert(entry.id).inserted:
+                doc.entries.append(entry)
+            case let .success(entry):
+                refuse(item, "duplicate id \(entry.id)")
+            case let .failure(why):
+                refuse(item, why.description)
             }
         }
-        return doc
+
+        private func refuse(_ item: JSONValue, _ why: String) {
+            doc.refusedEntries.append(item)
+            doc.rejected.append("entry \(index): \(why)")
+        }
     }
 
+    static func decode(_ bytes: [UInt8]) throws(JSONError) -> Document {
+        let decoder = Decoder()
+        try bytes.withUnsafeBufferPointer { (p) throws(JSONError) in try decoder.feed(p) }
+        return try decoder.finish()
+    }
+
+    /// The API's checks, byte for byte: the id (Validate.containerID), the
+    /// runtime (Validate.runtimeName), each tracked resource
+    /// (TrackedResource.validate); numbers in range, keys of the right type
+    /// and not repeated. Anything else is refused whole: an entry is never
+    /// repaired into a different one.
     private static func decodeEntry(_ value: JSONValue) -> Result<GCEntry, JSONError> {
         guard case let .object(members) = value else { return .failure(JSONError("not an object")) }
-        guard let id = value["id"]?.stringValue, !id.isEmpty else { return .failure(JSONError("no id")) }
-        do throws(Errno) {
-            try Validate.containerID(id)
-        } catch {
-            return .failure(JSONError("invalid id"))
+        var seen: Set<String> = []
+        for (k, _) in members where knownKeys.contains(k) {
+            guard seen.insert(k).inserted else { return .failure(JSONError("key \(k) repeated")) }
         }
-        func number(_ key: String) -> Int64? { value[key]?.int64Value }
-        let info = PidInfo(
-            pid: Int32(truncatingIfNeeded: number("pid") ?? 0),
-            ppid: Int32(truncatingIfNeeded: number("ppid") ?? 0),
-            startTime: UInt64(truncatingIfNeeded: number("StartTime") ?? 0),
-            pstartTime: UInt64(truncatingIfNeeded: number("PStartTime") ?? 0))
+        guard let id = value["id"]?.stringValue, !id.isEmpty else { return .failure(JSONError("no id")) }
+        guard (try? Validate.containerID(id)) != nil else { return .failure(JSONError("invalid id")) }
+        guard let runtime = value["runtime"]?.stringValue else { return .failure(JSONError("\(id): no runtime")) }
+        guard (try? Validate.runtimeName(runtime)) != nil else {
+            return .failure(JSONError("\(id): invalid runtime"))
+        }
+        // Missing numbers are 0 (iSulad omits zero values); present ones must fit.
+        func number<T: FixedWidthInteger>(_ key: String) -> T? {
+            guard let v = value[key] else { return 0 }
+            return v.uint64Value.flatMap { T(exactly: $0) }
+        }
+        guard let pid: Int32 = number("pid"), let ppid: Int32 = number("ppid"),
+              let start: UInt64 = number("StartTime"), let pstart: UInt64 = number("PStartTime"),
+              let attempts: Int32 = number(attemptsKey)
+        else { return .failure(JSONError("\(id): a number out of range")) }
+        let info = PidInfo(pid: pid, ppid: ppid, startTime: start, pstartTime: pstart)
         var resources: [TrackedResource] = []
-        if case let .array(items)? = value[resourcesKey] {
+        if let list = value[resourcesKey] {
+            guard case let .array(items) = list else { return .failure(JSONError("\(id): resources not an array")) }
             for item in items {
                 guard let kindName = item["kind"]?.stringValue, let kind = ResourceKind(name: kindName),
-                      let v = item["value"]?.stringValue else { continue }
-                let busy = Int(item["busy"]?.int64Value ?? 0)
-                resources.append(TrackedResource(kind: kind, value: v, busyCount: max(0, busy)))
+                      let v = item["value"]?.stringValue, (try? TrackedResource.validate(kind: kind, value: v)) != nil
+                else { return .failure(JSONError("\(id): invalid resource")) }
+                let busy = item["busy"].map { $0.uint64Value.flatMap { Int32(exactly: $0) } } ?? 0
+                guard let busy else { return .failure(JSONError("\(id): invalid resource busy count")) }
+                resources.append(TrackedResource(kind: kind, value: v, busyCount: Int(busy)))
             }
         }
-        var entry = GCEntry(id: id, runtime: value["runtime"]?.stringValue ?? "", info: info, resources: resources)
-        entry.attempts = Int(max(0, min(number(attemptsKey) ?? 0, 1 << 40)))
-        entry.engineReleased = value[engineReleasedKey]?.boolValue ?? false
-        entry.lastError = value[lastErrorKey]?.stringValue
+        var entry = GCEntry(id: id, runtime: runtime, info: info, resources: resources)
+        entry.attempts = Int(attempts)
+        switch value[engineReleasedKey] {
+        case nil: break
+        case let .bool(b)?: entry.engineReleased = b
+        default: return .failure(JSONError("\(id): \(engineReleasedKey) not a boolean"))
+        }
+        switch value[lastErrorKey] {
+        case nil, .null?: break
+        case let .string(e)?: entry.lastError = e
+        default: return .failure(JSONError("\(id): \(lastErrorKey) not a string"))
+        }
         entry.unknownKeys = members.filter { !knownKeys.contains($0.0) }
         return .success(entry)
     }
@@ -125,15 +188,31 @@ enum GCFileFormat {
         w.arrayClose()
     }
 
-    /// The whole file from already-encoded entries, in order.
-    static func document(entries: [[UInt8]], unknownTopKeys: [(String, JSONValue)]) -> [UInt8] {
+    /// The whole file from already-encoded entries, in order, then the
+    /// refused entries as they were read.
+    static func document(entries: [[UInt8]], refusedEntries: [JSONValue] = [],
+                         unknownTopKeys: [(String, JSONValue)]) -> [UInt8] {
+        var out = beginDocument(capacity: entries.reduce(32) { $0 + $1.count + 1 })
+        for e in entries { appendEntry(e, to: &out) }
+        endDocument(&out, refusedEntries: refusedEntries, unknownTopKeys: unknownTopKeys)
+        return out
+    }
+
+    /// Pieces of `document`, for writing the list without an array of copies.
+    static func beginDocument(capacity: Int) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(entries.reduce(32) { $0 + $1.count + 1 })
+        out.reserveCapacity(capacity)
         out.append(contentsOf: "{\"\(listKey)\":[".utf8)
-        for (i, e) in entries.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: e)
-        }
+        return out
+    }
+
+    static func appendEntry(_ encoded: [UInt8], to out: inout [UInt8]) {
+        if out.last != UInt8(ascii: "[") { out.append(UInt8(ascii: ",")) }
+        out.append(contentsOf: encoded)
+    }
+
+    static func endDocument(_ out: inout [UInt8], refusedEntries: [JSONValue], unknownTopKeys: [(String, JSONValue)]) {
+        for e in refusedEntries { appendEntry(JSON.serialize(e), to: &out) }
         out.append(UInt8(ascii: "]"))
         for (k, v) in unknownTopKeys {
             out.append(UInt8(ascii: ","))
@@ -142,6 +221,5 @@ enum GCFileFormat {
             out.append(contentsOf: JSON.serialize(v))
         }
         out.append(UInt8(ascii: "}"))
-        return out
     }
 }

@@ -16,6 +16,10 @@ final class GCStore: @unchecked Sendable {
     /// Guarded by `lock` (also used by the collector for scheduling fields).
     var entries = GCEntryTable()
     private var unknownTopKeys: [(String, JSONValue)] = []
+    /// Entries of the file that failed validation, kept as read (written
+    /// back after the valid ones), with their serialized form for gc_restore.
+    private var refusedEntries: [JSONValue] = []
+    private var refusedSeen: Set<[UInt8]> = []
     /// Ids removed in memory whose removal is not durable yet, with the
     /// generation that carries it (gc_restore must not bring them back).
     private var pendingRemovals: [String: UInt64] = [:]
@@ -56,7 +60,9 @@ final class GCStore: @unchecked Sendable {
         }
         if let doc {
             unknownTopKeys = doc.unknownTopKeys
-            for entry in doc.entries { insertLocked(entry) }
+            // The file already holds these: no rewrite until something changes.
+            for entry in doc.entries { entries[entry.id] = entry }
+            addRefusedLocked(doc.refusedEntries)
         }
         do {
             persister = try NativeThread.start(name: "supv-gc-persist") { [unowned self] in self.persistLoop() }
@@ -67,18 +73,39 @@ final class GCStore: @unchecked Sendable {
     }
 
     /// Flushes what is pending, stops the persister, closes the directory.
-    func close() {
+    /// Throws the errno of the final write when it failed: changes are then
+    /// only in memory, and are lost with it.
+    func close() throws(Errno) {
         lock.withLock {
             stopping = true
             lock.broadcast()
         }
         persister?.join()
         persister = nil
-        lock.withLock {
+        let lost: (count: UInt64, err: Errno)? = lock.withLock {
             closed = true
             lock.broadcast()
+            return generation > durableGeneration ? (generation - durableGeneration, failedErrno) : nil
         }
         Glibc.close(dirFD)
+        if let lost {
+            Log.error("\(rootDir)/\(Self.fileName): final write failed (\(lost.err)); \(lost.count) change(s) to the GC list were only in memory")
+            throw lost.err
+        }
+    }
+
+    /// The last write's failure while changes wait for a write that succeeds.
+    var writeError: String? {
+        lock.withLock {
+            generation > durableGeneration && failedGeneration > durableGeneration
+                ? "cannot write \(rootDir)/\(Self.fileName): \(failedErrno)" : nil
+        }
+    }
+
+    private func addRefusedLocked(_ items: [JSONValue]) {
+        for item in items where refusedSeen.insert(JSON.serialize(item)).inserted {
+            refusedEntries.append(item)
+        }
     }
 
     // MARK: mutations (caller holds `lock`)
@@ -151,6 +178,9 @@ final class GCStore: @unchecked Sendable {
                 insertLocked(entry)
                 added.append(entry.id)
             }
+            let refused = refusedEntries.count
+            addRefusedLocked(doc.refusedEntries)
+            if refusedEntries.count != refused { _ = markDirtyLocked() }
             return added
         }
     }
@@ -222,12 +252,14 @@ final class GCStore: @unchecked Sendable {
     /// The file's bytes; entries changed since the last write are encoded
     /// now, the others reuse their bytes.
     private func snapshotLocked() -> [UInt8] {
-        var fragments: [[UInt8]] = []
-        fragments.reserveCapacity(entries.count)
+        var size = 64
         entries.forEachInOrder { entry in
             if entry.encoded.isEmpty { entry.encoded = GCFileFormat.encode(entry) }
-            fragments.append(entry.encoded)
+            size += entry.encoded.count + 1
         }
-        return GCFileFormat.document(entries: fragments, unknownTopKeys: unknownTopKeys)
+        var out = GCFileFormat.beginDocument(capacity: size)
+        entries.forEachInOrder { GCFileFormat.appendEntry($0.encoded, to: &out) }
+        GCFileFormat.endDocument(&out, refusedEntries: refusedEntries, unknownTopKeys: unknownTopKeys)
+        return out
     }
 }

@@ -18,6 +18,13 @@ final class GarbageCollector: @unchecked Sendable {
     /// replaced entry is not applied to the new one.
     private var epochs: [String: UInt64] = [:]
     private var loggedStuck: Set<String> = []
+    /// Removed from the list, but the removal is not durable yet (a crash
+    /// now would restore it) or gc_done has not returned: still in GC. The
+    /// value names the thread running gc_done once it runs.
+    private var releasing: [String: pthread_t?] = [:]
+    /// How long a state query made while gc_done runs waits for it to
+    /// return, so that a thread woken by the hook already reads "released".
+    private static let deliveryWaitNs: Int64 = 100_000_000
 
     init(store: GCStore, engine: Engine) {
         self.store = store
@@ -87,7 +94,21 @@ final class GarbageCollector: @unchecked Sendable {
         }
     }
 
-    func contains(_ id: String) -> Bool { store.lock.withLock { store.entries[id] != nil } }
+    /// In the GC list, or its release not yet delivered (see `releasing`).
+    func contains(_ id: String) -> Bool {
+        store.lock.withLock {
+            if store.entries[id] != nil { return true }
+            guard case let .some(deliverer) = releasing[id] else { return false }
+            guard let deliverer else { return true }
+            // gc_done itself asking: its own release is delivered.
+            if pthread_equal(deliverer, pthread_self()) != 0 { return false }
+            let deadline = MonotonicClock.nowNs() + Self.deliveryWaitNs
+            while case .some(.some) = releasing[id], store.entries[id] == nil {
+                if !store.lock.wait(untilNs: deadline) { break }
+            }
+            return store.entries[id] != nil || releasing[id] != nil
+        }
+    }
 
     func restore() throws(Errno) -> [String] {
         let added = try store.mergeFromDisk()
@@ -176,9 +197,18 @@ final class GarbageCollector: @unchecked Sendable {
             if failure == nil {
                 epochs[id] = nil
                 loggedStuck.remove(id)
+                releasing[id] = .some(nil)
                 let generation = store.removeLocked(id)
-                store.afterDurableLocked(generation) { [unowned engine] in
-                    if !engine.submit(key: id, { engine.gcEntryReleased(id) }) { engine.gcEntryReleased(id) }
+                store.afterDurableLocked(generation) { [unowned engine, self] in
+                    let deliver: WorkerPool.Job = {
+                        self.store.lock.withLock { self.releasing[id] = pthread_self() }
+                        engine.gcEntryReleased(id)
+                        self.store.lock.withLock {
+                            self.releasing[id] = nil
+                            self.store.lock.broadcast()
+                        }
+                    }
+                    if !engine.submit(key: id, deliver) { deliver() }
                 }
                 return
             }

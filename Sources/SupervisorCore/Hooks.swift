@@ -11,6 +11,8 @@ public struct Hooks: Sendable {
     public var gcDone: (@Sendable (_ id: String) -> Void)?
     public var resume: (@Sendable (_ id: String, _ runtime: String) -> Int32)?
     public var log: (@Sendable (LogLevel, String) -> Void)?
+    /// Since 1.1: the cumulative OOM-kill count of the container's cgroups grew.
+    public var containerOOM: (@Sendable (_ id: String, _ oomKills: UInt64) -> Void)?
 
     public init() {}
 }

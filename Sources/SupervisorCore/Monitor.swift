@@ -1,37 +1,37 @@
 import Glibc
 import Platform
 
-/// Fixed-size part of an armed exit monitor.
+/// What an armed monitor was given; never changes after arming.
 struct MonitorHeader {
-    var info: PidInfo
-    var fd: Int32
-    /// Only touched by the epoll thread.
-    var status: StatusAccumulator
-    /// Guarded by the supervisor's table lock.
-    var stopping: Bool
-    /// A worker holds it (readable, being read); guarded by the table lock.
-    var handedOff: Bool
-    var runtime: UInt16
-    var idLength: UInt16
+    let info: PidInfo
+    /// The FIFO's read end; closed by the exit supervisor, exactly once.
+    let fd: Int32
+    let runtime: UInt16
+    let idLength: UInt16
 }
 
-/// One armed exit FIFO, in a single allocation: the header above with the
-/// container id's bytes stored after it. Thousands are armed at once, so
-/// this keeps a monitor (ids are 64 characters in iSulad) near 144 bytes
-/// instead of an object plus a separately allocated string.
+/// One armed exit FIFO in a single allocation: the header above with the
+/// container id's bytes stored after it (ids are 64 characters in iSulad),
+/// so thousands of armed monitors stay small. Immutable: what changes
+/// while the exit is read (phase, status bytes) lives in the table's slot.
 final class Monitor: ManagedBuffer<MonitorHeader, UInt8> {
     static func make(id: String, runtime: UInt16, info: PidInfo, fd: Int32) -> Monitor {
-        let bytes = Array(id.utf8)
-        let buffer = Monitor.create(minimumCapacity: bytes.count) { _ in
-            MonitorHeader(info: info, fd: fd, status: StatusAccumulator(), stopping: false, handedOff: false,
-                          runtime: runtime, idLength: UInt16(bytes.count))
+        var id = id
+        return id.withUTF8 { bytes in
+            let buffer = Monitor.create(minimumCapacity: bytes.count) { _ in
+                MonitorHeader(info: info, fd: fd, runtime: runtime, idLength: UInt16(bytes.count))
+            }
+            let monitor = unsafeDowncast(buffer, to: Monitor.self)
+            monitor.withUnsafeMutablePointerToElements { p in
+                if let base = bytes.baseAddress { p.initialize(from: base, count: bytes.count) }
+            }
+            return monitor
         }
-        let monitor = unsafeDowncast(buffer, to: Monitor.self)
-        monitor.withUnsafeMutablePointerToElements { p in
-            bytes.withUnsafeBufferPointer { p.initialize(from: $0.baseAddress!, count: $0.count) }
-        }
-        return monitor
     }
+
+    var info: PidInfo { header.info }
+    var fd: Int32 { header.fd }
+    var runtime: UInt16 { header.runtime }
 
     var id: String {
         withUnsafeMutablePointers { h, e in
@@ -39,58 +39,150 @@ final class Monitor: ManagedBuffer<MonitorHeader, UInt8> {
         }
     }
 
-    // Field-wise access through the header pointer: a worker updates
-    // `status` while other threads read other fields (status JSON), so no
-    // accessor may copy the whole header.
-    var info: PidInfo { withUnsafeMutablePointerToHeader { $0.pointee.info } }
-    var fd: Int32 { withUnsafeMutablePointerToHeader { $0.pointee.fd } }
-    var runtime: UInt16 { withUnsafeMutablePointerToHeader { $0.pointee.runtime } }
-
-    var stopping: Bool {
-        get { withUnsafeMutablePointerToHeader { $0.pointee.stopping } }
-        set { withUnsafeMutablePointerToHeader { $0.pointee.stopping = newValue } }
-    }
-
-    var handedOff: Bool {
-        get { withUnsafeMutablePointerToHeader { $0.pointee.handedOff } }
-        set { withUnsafeMutablePointerToHeader { $0.pointee.handedOff = newValue } }
-    }
-
-    /// Only the worker holding the monitor (handed off) calls this.
-    func readStatus() -> StatusRead {
-        withUnsafeMutablePointerToHeader { h in h.pointee.status.read(from: h.pointee.fd) }
-    }
-
-    func hasID(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        withUnsafeMutablePointers { h, e in
-            Int(h.pointee.idLength) == bytes.count
-                && (bytes.isEmpty || memcmp(e, bytes.baseAddress!, bytes.count) == 0)
-        }
-    }
-
-    func hashID(into hasher: inout Hasher) {
-        withUnsafeMutablePointers { h, e in
-            hasher.combine(bytes: UnsafeRawBufferPointer(start: e, count: Int(h.pointee.idLength)))
-        }
+    func withID<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        withUnsafeMutablePointers { h, e in body(UnsafeBufferPointer(start: e, count: Int(h.pointee.idLength))) }
     }
 }
 
-/// A set element that identifies a monitor by its container id. A lookup
-/// by id builds a short-lived probe monitor holding just the id.
-struct MonitorKey: Hashable {
-    let monitor: Monitor
+/// Every armed monitor, by registration (the epoll token) and by id. A plain
+/// value: the exit supervisor keeps it behind its one lock.
+///
+/// Slots are reused through a free list; a slot's generation grows each
+/// time it is freed, so a registration taken before is recognised as stale.
+/// The id index is an open-addressing table of slot numbers hashed on the
+/// id's bytes: a lookup by id allocates nothing.
+struct MonitorTable {
+    /// Where a monitor is in its life. armed → reading (a worker holds it;
+    /// back to armed when the status is incomplete) → stopping (exit read,
+    /// being handled) → removed.
+    enum Phase: UInt8 { case armed, reading, stopping }
 
-    static func == (a: MonitorKey, b: MonitorKey) -> Bool {
-        if a.monitor === b.monitor { return true }
-        return b.monitor.withUnsafeMutablePointers { h, e in
-            a.monitor.hasID(UnsafeBufferPointer(start: e, count: Int(h.pointee.idLength)))
+    struct Slot {
+        var monitor: Monitor?
+        var generation: UInt32 = 0
+        var phase = Phase.armed
+        /// Status bytes read so far (a status may arrive in pieces).
+        var status = StatusAccumulator()
+    }
+
+    private(set) var slots: [Slot] = []
+    private var free: [UInt32] = []
+    /// Slot numbers, -1 for empty; capacity a power of two, at most half full.
+    private var buckets: [Int32] = []
+    private(set) var count = 0
+    var runtimes = RuntimeNames()
+
+    private static func hash(_ id: UnsafeBufferPointer<UInt8>) -> Int {
+        var h = Hasher()
+        h.combine(bytes: UnsafeRawBufferPointer(id))
+        return h.finalize()
+    }
+
+    /// Inserts `monitor`; nil when its id is already armed, or the table is full.
+    mutating func insert(_ monitor: Monitor) -> Registration? {
+        if monitor.withID({ find($0) }) != nil { return nil }
+        // Grown before the new slot is filled: a rehash places only the others.
+        if (count + 1) * 2 > buckets.count { rehash(capacity: max(16, buckets.count * 2)) }
+        let index: UInt32
+        if let reused = free.popLast() {
+            index = reused
+        } else {
+            guard slots.count < Int(EpollToken.maxIndex) else { return nil }
+            index = UInt32(slots.count)
+            slots.append(Slot())
+        }
+        slots[Int(index)].monitor = monitor
+        slots[Int(index)].phase = .armed
+        slots[Int(index)].status = StatusAccumulator()
+        placeInBucket(index)
+        count += 1
+        return Registration(index: index, generation: slots[Int(index)].generation)
+    }
+
+    /// The slot of a registration that is still current.
+    func slot(_ r: Registration) -> Slot? {
+        guard Int(r.index) < slots.count else { return nil }
+        let s = slots[Int(r.index)]
+        return s.monitor != nil && s.generation == r.generation ? s : nil
+    }
+
+    mutating func update(_ r: Registration, _ body: (inout Slot) -> Void) {
+        guard slot(r) != nil else { return }
+        body(&slots[Int(r.index)])
+    }
+
+    func registration(of id: String) -> Registration? {
+        var id = id
+        return id.withUTF8 { bytes in find(bytes).map { Registration(index: $0, generation: slots[Int($0)].generation) } }
+    }
+
+    /// Frees the slot of `r` (its generation moves on).
+    mutating func remove(_ r: Registration) {
+        guard slot(r) != nil else { return }
+        removeFromBuckets(r.index)
+        slots[Int(r.index)].monitor = nil
+        slots[Int(r.index)].generation &+= 1
+        free.append(r.index)
+        count -= 1
+    }
+
+    /// Current registrations, for walks that may remove as they go.
+    var registrations: [Registration] {
+        slots.indices.compactMap { i in
+            slots[i].monitor == nil ? nil : Registration(index: UInt32(i), generation: slots[i].generation)
         }
     }
 
-    func hash(into hasher: inout Hasher) { monitor.hashID(into: &hasher) }
+    // MARK: id index
 
-    static func probe(_ id: String) -> MonitorKey {
-        MonitorKey(monitor: Monitor.make(id: id, runtime: 0, info: PidInfo(pid: 0, ppid: 0, startTime: 0, pstartTime: 0), fd: -1))
+    private func find(_ id: UnsafeBufferPointer<UInt8>) -> UInt32? {
+        guard !buckets.isEmpty else { return nil }
+        let mask = buckets.count - 1
+        var b = Self.hash(id) & mask
+        while buckets[b] >= 0 {
+            let index = UInt32(buckets[b])
+            if slots[Int(index)].monitor!.withID({ $0.elementsEqual(id) }) { return index }
+            b = (b + 1) & mask
+        }
+        return nil
+    }
+
+    private func home(of index: UInt32) -> Int {
+        slots[Int(index)].monitor!.withID { Self.hash($0) } & (buckets.count - 1)
+    }
+
+    private mutating func placeInBucket(_ index: UInt32) {
+        let mask = buckets.count - 1
+        var b = home(of: index)
+        while buckets[b] >= 0 { b = (b + 1) & mask }
+        buckets[b] = Int32(index)
+    }
+
+    private mutating func rehash(capacity: Int) {
+        buckets = [Int32](repeating: -1, count: capacity)
+        for i in slots.indices where slots[i].monitor != nil { placeInBucket(UInt32(i)) }
+    }
+
+    /// Linear probing with backward-shift deletion: no tombstones, so
+    /// lookups stay short however many monitors come and go.
+    private mutating func removeFromBuckets(_ index: UInt32) {
+        let mask = buckets.count - 1
+        var hole = home(of: index)
+        while buckets[hole] != Int32(index) { hole = (hole + 1) & mask }
+        var next = hole
+        while true {
+            next = (next + 1) & mask
+            guard buckets[next] >= 0 else { break }
+            let h = home(of: UInt32(buckets[next]))
+            // Move the entry back into the hole unless its home lies
+            // cyclically in (hole, next].
+            let homeBetween = hole <= next ? (h > hole && h <= next) : (h > hole || h <= next)
+            if !homeBetween {
+                buckets[hole] = buckets[next]
+                hole = next
+            }
+        }
+        buckets[hole] = -1
     }
 }
 

@@ -34,7 +34,8 @@ public struct Options: Sendable, Equatable {
         "gc_stuck_after", "workers", "mount_detach_after", "runtime_timeout_ms", "log_level",
     ]
 
-    /// Applies one option; EINVAL for an unknown key or a bad value.
+    /// Applies one option; EINVAL for an unknown key, a bad value, or a
+    /// gc_retry_initial_ms above gc_retry_max_ms.
     public mutating func set(_ key: String, _ value: String) throws(Errno) {
         switch key {
         case "root_dir":
@@ -42,8 +43,17 @@ public struct Options: Sendable, Equatable {
             rootDirOverride = value
         case "kill_retries": killRetries = try Self.integer(value, 0...10_000)
         case "kill_retry_interval_ms": killRetryIntervalMs = try Self.integer(value, 0...600_000)
-        case "gc_retry_initial_ms": gcRetryInitialMs = try Self.integer(value, 1...86_400_000)
-        case "gc_retry_max_ms": gcRetryMaxMs = try Self.integer(value, 1...86_400_000)
+        // The backoff starts at initial and is capped at max: initial > max
+        // is refused, checked against the other's current value, so raising
+        // both means max first, lowering both means initial first.
+        case "gc_retry_initial_ms":
+            let v = try Self.integer(value, 1...86_400_000)
+            guard v <= gcRetryMaxMs else { throw Errno.invalidArgument }
+            gcRetryInitialMs = v
+        case "gc_retry_max_ms":
+            let v = try Self.integer(value, 1...86_400_000)
+            guard v >= gcRetryInitialMs else { throw Errno.invalidArgument }
+            gcRetryMaxMs = v
         case "gc_stuck_after": gcStuckAfter = try Self.integer(value, 1...1_000_000)
         case "workers": workers = try Self.integer(value, 1...256)
         case "mount_detach_after": mountDetachAfter = try Self.integer(value, 1...1_000_000)

@@ -15,6 +15,10 @@ extension Engine {
         w.key("workers"); w.int(Int64(options.workers))
         w.key("pending_jobs"); w.int(Int64(pool?.pendingJobs ?? 0))
         w.key("root_dir"); w.string(options.rootDir)
+        // The GC list's failing write (changes only in memory), or the last
+        // shutdown's; null when every change is on disk.
+        w.key("gc_write_error")
+        if let err = gc.map({ $0.store.writeError }) ?? shutdownWriteError.withLock({ $0 }) { w.string(err) } else { w.null() }
         w.key("monitors")
         w.arrayOpen()
         for m in supervisor?.snapshot() ?? [] {
@@ -24,6 +28,7 @@ extension Engine {
             w.key("pid"); w.int(Int64(m.info.pid))
             w.key("ppid"); w.int(Int64(m.info.ppid))
             w.key("state"); w.string(m.stopping ? "stopping" : "running")
+            w.key("oom_kills"); w.int(Int64(clamping: supervisor?.oom.count(of: m.id) ?? 0))
             w.mapClose()
         }
         w.arrayClose()

@@ -23,13 +23,27 @@ public enum Validate {
         }
     }
 
-    /// Runtime names become argv[0]: a bare name found through PATH or an
-    /// absolute path; no control characters.
+    /// The one check of runtime names, for the API (add_exit_monitor,
+    /// gc_add_container) and for entries restored from garbage.json. A
+    /// runtime becomes argv[0] of `<runtime> ... delete`, so it is either
+    ///   - a bare name without '/' (found through PATH), not "." or "..", or
+    ///   - an absolute path with no "." or ".." component and not ending in '/';
+    /// never a relative path with a slash ("bin/runc", "./runc", "c/../x"),
+    /// which would run relative to the engine's working directory. No control
+    /// characters; not empty; shorter than PATH_MAX. EINVAL / ENAMETOOLONG.
     public static func runtimeName(_ runtime: String) throws(Errno) {
         let bytes = runtime.utf8
         guard !bytes.isEmpty else { throw Errno.invalidArgument }
         guard bytes.count < pathMax else { throw Errno.fileNameTooLong }
         guard !bytes.contains(where: { $0 < 0x20 || $0 == 0x7f }) else { throw Errno.invalidArgument }
+        let slash = UInt8(ascii: "/")
+        guard bytes.contains(slash) else {
+            guard runtime != ".", runtime != ".." else { throw Errno.invalidArgument }
+            return
+        }
+        guard bytes.first == slash, bytes.last != slash else { throw Errno.invalidArgument }
+        let dots = bytes.split(separator: slash).contains { $0.elementsEqual(".".utf8) || $0.elementsEqual("..".utf8) }
+        guard !dots else { throw Errno.invalidArgument }
     }
 
     public static func path(_ path: String) throws(Errno) {

@@ -1,9 +1,12 @@
+import Diagnostics
 import Platform
 import SystemPackage
 
 /// A fixed set of worker threads running jobs keyed by container id: jobs
 /// with the same key run one at a time, in submission order, so at most one
-/// hook is in flight per container. Never a thread per job.
+/// hook is in flight per container. Never a thread per job. Workers start
+/// when work first needs them (an engine that never sees an exit runs
+/// none), up to `maxWorkers`, and stay until `stop()`.
 final class WorkerPool: @unchecked Sendable {
     typealias Job = @Sendable () -> Void
 
@@ -17,24 +20,37 @@ final class WorkerPool: @unchecked Sendable {
     private var stopping = false
     private var stopped = false
     private var threads: [NativeThread] = []
+    private let maxWorkers: Int
     private var busyWorkers = 0
     private var idleWorkers = 0
 
     /// Set on worker threads; `supervisor_shutdown` refuses to run there.
     static let onWorkerThread = ThreadFlag()
 
-    init(workers: Int) throws(Errno) {
-        for index in 0..<max(1, workers) {
+    init(workers: Int) {
+        maxWorkers = max(1, workers)
+    }
+
+    /// Starts workers (caller holds the lock) until every runnable job, the
+    /// queued ones and `newJobs` more, has an idle worker, within
+    /// `maxWorkers`. false when none could start and none runs: the jobs
+    /// would never run.
+    private func startWorkersLocked(for newJobs: Int) -> Bool {
+        var missing = ready.count - readyHead + newJobs - idleWorkers
+        while missing > 0 && threads.count < maxWorkers {
             do {
-                let thread = try NativeThread.start(name: "supv-worker-\(index)") { [unowned self] in
+                let thread = try NativeThread.start(name: "supv-worker-\(threads.count)") { [unowned self] in
                     self.run()
                 }
                 threads.append(thread)
+                idleWorkers += 1   // counted as idle until it takes a job
+                missing -= 1
             } catch {
-                stop()
-                throw error
+                Log.error("supervisor: cannot start a worker thread: \(error)")
+                break
             }
         }
+        return !threads.isEmpty
     }
 
     /// Queues a job; false once the pool has stopped. While stopping, jobs
@@ -47,6 +63,7 @@ final class WorkerPool: @unchecked Sendable {
         if keyed[key] != nil {
             keyed[key]!.append(job)
         } else {
+            guard startWorkersLocked(for: 1) else { return false }
             keyed[key] = []
             ready.append((key, job))
             lock.signal()
@@ -62,6 +79,7 @@ final class WorkerPool: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if stopped { return false }
+        guard startWorkersLocked(for: batch.count) else { return false }
         var runnable = 0
         for (key, job) in batch {
             if keyed[key] != nil {
@@ -81,24 +99,37 @@ final class WorkerPool: @unchecked Sendable {
     /// Lets every queued job finish (jobs may still submit follow-ups, which
     /// run too), then joins the threads.
     func stop() {
-        lock.withLock {
+        let started: [NativeThread] = lock.withLock {
             stopping = true
+            // No worker ever started: nothing is queued, nothing will run.
+            if threads.isEmpty { stopped = true }
             lock.broadcast()
+            return threads
         }
-        for thread in threads { thread.join() }
-        threads.removeAll()
+        // Draining jobs may start the remaining workers: join until none is new.
+        var joined = 0
+        var current = started
+        while joined < current.count {
+            for thread in current[joined...] { thread.join() }
+            joined = current.count
+            current = lock.withLock { threads }
+        }
         lock.withLock {
+            threads.removeAll()
             ready.removeAll()
             readyHead = 0
             keyed.removeAll()
         }
     }
 
+    var startedWorkers: Int { lock.withLock { threads.count } }
+
     var pendingJobs: Int { lock.withLock { ready.count - readyHead + busyWorkers } }
 
     private func run() {
         WorkerPool.onWorkerThread.set(true)
         lock.lock()
+        idleWorkers -= 1   // counted idle from its start: now it looks for work itself
         while true {
             while readyHead == ready.count {
                 if stopping && busyWorkers == 0 && keyed.isEmpty {

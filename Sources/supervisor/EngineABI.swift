@@ -12,8 +12,20 @@ private struct HookContext: @unchecked Sendable {
     let raw: UnsafeMutableRawPointer?
 }
 
+/// The 1.0 struct ends where `container_oom` begins: an engine built
+/// against 1.0 passes this size, and nothing past it is read.
+private let opsSize1_0 = MemoryLayout<supervisor_engine_ops_t>.offset(of: \.container_oom)!
+
+/// Whether the engine's struct (of `size` bytes) holds the member at `offset`.
+private func covers(_ size: Int, _ offset: Int?) -> Bool {
+    guard let offset else { return false }
+    return size >= offset + MemoryLayout<UnsafeRawPointer>.size
+}
+
 /// Wraps the C hooks of `ops` as Swift closures; NULL members stay defaults.
-private func hooks(from ops: supervisor_engine_ops_t) -> Hooks {
+/// Members past `size` (an engine built against an older header) are never
+/// read: the copy below reads only the 1.0 part of such a struct.
+private func hooks(from ops: supervisor_engine_ops_t, size: Int) -> Hooks {
     let ctx = HookContext(raw: ops.ctx)
     var h = Hooks()
     if let f = ops.process_alive {
@@ -43,6 +55,9 @@ private func hooks(from ops: supervisor_engine_ops_t) -> Hooks {
     if let f = ops.log {
         h.log = { level, message in message.withCString { f(ctx.raw, level.rawValue, $0) } }
     }
+    if covers(size, MemoryLayout<supervisor_engine_ops_t>.offset(of: \.container_oom)), let f = ops.container_oom {
+        h.containerOOM = { id, count in id.withCString { f(ctx.raw, $0, count) } }
+    }
     return h
 }
 
@@ -52,14 +67,20 @@ public func abi_supervisor_set_engine_ops(_ ops: UnsafePointer<supervisor_engine
         Engine.shared.setHooks(Hooks())
         return 0
     }
-    // Smaller than this header's struct: an ABI we cannot read safely.
+    // Smaller than the 1.0 struct: an ABI we cannot read safely. Between
+    // 1.0 and this header: an older engine; only what it has is read.
     // Larger: a newer header; the fields we know are at the same offsets.
     let size = ops.pointee.struct_size
-    guard size >= MemoryLayout<supervisor_engine_ops_t>.size else {
+    guard size >= opsSize1_0 else {
         return ABI.fail("supervisor_set_engine_ops", Errno.invalidArgument,
-                        "struct_size \(size) < \(MemoryLayout<supervisor_engine_ops_t>.size)")
+                        "struct_size \(size) < \(opsSize1_0)")
     }
-    Engine.shared.setHooks(hooks(from: ops.pointee))
+    var copy = supervisor_engine_ops_t()
+    let known = min(size, MemoryLayout<supervisor_engine_ops_t>.size)
+    withUnsafeMutableBytes(of: &copy) { dst in
+        dst.copyMemory(from: UnsafeRawBufferPointer(start: UnsafeRawPointer(ops), count: known))
+    }
+    Engine.shared.setHooks(hooks(from: copy, size: size))
     return 0
 }
 

@@ -20,6 +20,8 @@ public func abi_container_supervisor_add_exit_monitor(_ fd: Int32, _ info: Unsaf
                                                       _ name: UnsafePointer<CChar>?, _ runtime: UnsafePointer<CChar>?) -> Int32 {
     do throws(Errno) {
         guard fd >= 0 else { throw Errno.invalidArgument }
+        // A closed fd is EBADF, not a bad argument of another kind.
+        guard fcntl(fd, F_GETFD) != -1 else { throw Errno.badFileDescriptor }
         let id = try ABI.containerID(name)
         let runtime = try ABI.runtime(runtime)
         let pidInfo = try ABI.pidInfo(info)

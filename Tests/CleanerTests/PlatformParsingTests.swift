@@ -57,4 +57,40 @@ import Testing
         #expect(!Capabilities.none.has(.sysAdmin))
         #expect(Capabilities([.kill]).has(.kill) && !Capabilities([.kill]).has(.sysAdmin))
     }
+
+    // MARK: JSON (issue 9)
+
+    @Test func deepNestingIsRefusedWithoutRecursion() {
+        for (open, close) in [("[", "]"), (#"{"a":"#, "}")] {
+            let text = String(repeating: open, count: 1_000_000) + "1" + String(repeating: close, count: 1_000_000)
+            #expect(throws: JSONError.self) { try JSON.parse(text) }
+        }
+        let ok = String(repeating: "[", count: JSON.maxDepth) + String(repeating: "]", count: JSON.maxDepth)
+        #expect((try? JSON.parse(ok)) != nil)
+        let over = "[" + ok + "]"
+        #expect(throws: JSONError.self) { try JSON.parse(over) }
+    }
+
+    @Test(arguments: ["{} // c", "/* c */ {}", "[1,/**/2]", "{} {}", "{}x", "", "[", "\u{0}{}"])
+    func commentsAndTrailingDataAreRefused(text: String) {
+        #expect(throws: JSONError.self) { try JSON.parse(text) }
+    }
+
+    @Test func stringsKeepEveryByteAndNumbersTheirRange() throws {
+        let v = try JSON.parse(#"{"a\u0000b":"x\u0000y","big":18446744073709551615,"neg":-9223372036854775808,"d":1.5,"e":1e2}"#)
+        #expect(v["a\u{0}b"]?.stringValue == "x\u{0}y")
+        #expect(v["big"] == .uint(UInt64.max) && v["big"]?.uint64Value == UInt64.max && v["big"]?.int64Value == nil)
+        #expect(v["neg"] == .int(Int64.min) && v["d"] == .double(1.5) && v["e"]?.int64Value == 100)
+        #expect(String(decoding: JSON.serialize(v), as: UTF8.self).contains(#""x\u0000y""#))
+    }
+
+    @Test func theStreamParserHandsOverListItemsOneByOne() throws {
+        var items: [JSONValue] = []
+        let parser = JSONStreamParser(streamingItemsOf: "L") { items.append($0) }
+        let bytes = Array(#"{"L":[1,[2],{"k":"v"}],"M":[3]}"#.utf8)
+        for b in bytes { try [b].withUnsafeBufferPointer { (p) throws(JSONError) in try parser.feed(p) } }
+        let root = try parser.finish()
+        #expect(items == [.int(1), .array([.int(2)]), .object([("k", .string("v"))])])
+        #expect(root == .object([("L", .array([])), ("M", .array([.int(3)]))]))
+    }
 }

@@ -41,6 +41,41 @@ import Testing
         #expect(!exists(s.sub("target/f")))
     }
 
+    /// Issue 9: `<dir>/t2/link/sub` with t2/link a symlink to a directory
+    /// outside: nothing behind the link is removed, and it counts as released.
+    @Test func aSymlinkInAMiddleComponentIsNotFollowed() throws {
+        let s = Scratch("midlink")
+        let outside = s.sub("outside")
+        #expect(makeDir(outside) && makeDir(outside + "/sub") && writeFile(outside + "/sub/victim"))
+        #expect(makeDir(s.sub("t2")) && symlink(outside, s.sub("t2/link")) == 0)
+        #expect(release(BuiltinCleaner(), .path, s.sub("t2/link/sub")) == .released)
+        #expect(exists(outside + "/sub/victim") && exists(s.sub("t2/link")))
+        // A symlink two levels up, and a file in the middle: nothing there either.
+        #expect(release(BuiltinCleaner(), .path, s.sub("t2/link/sub/victim")) == .released)
+        #expect(exists(outside + "/sub/victim"))
+        #expect(writeFile(s.sub("file")))
+        #expect(release(BuiltinCleaner(), .path, s.sub("file/x")) == .released)
+        #expect(exists(s.sub("file")))
+    }
+
+    @Test(arguments: [true, false])
+    func theParentIsResolvedWithoutSymlinks(openat2: Bool) throws {
+        let s = Scratch("resolve")
+        #expect(makeDir(s.sub("d")) && makeDir(s.sub("d/e")) && writeFile(s.sub("f")))
+        #expect(symlink(s.sub("d"), s.sub("l")) == 0)
+        func open(_ p: String) -> (Int32, Int32) {
+            TreeRemoval.openDirectoryNoSymlinks(ArraySlice(p.split(separator: "/").map(String.init)), openat2: openat2)
+        }
+        let (fd, e) = open(s.sub("d/e"))
+        #expect(fd >= 0 && e == 0)
+        if fd >= 0 { close(fd) }
+        // O_NOFOLLOW|O_DIRECTORY on a symlink is ENOTDIR, openat2 says ELOOP.
+        #expect([ELOOP, ENOTDIR].contains(open(s.sub("l")).1))
+        #expect([ELOOP, ENOTDIR].contains(open(s.sub("l/e")).1))
+        #expect(open(s.sub("f")).1 == ENOTDIR)
+        #expect(open(s.sub("missing/x")).1 == ENOENT)
+    }
+
     @Test func aBindMountInsideIsNotDescendedInto() throws {
         let s = Scratch("bind")
         let host = s.sub("host")

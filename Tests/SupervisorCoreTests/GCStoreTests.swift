@@ -28,7 +28,7 @@ import Testing
             try store.waitDurableLocked(g)
         }
         #expect(try GCFileFormat.decode(try #require(dir.read("garbage.json"))).entries.isEmpty)
-        store.close()
+        try store.close()
     }
 
     @Test func concurrentInsertsShareWrites() throws {
@@ -47,7 +47,7 @@ import Testing
             }
         }
         for t in threads { t.join() }
-        store.close()
+        try store.close()
         let doc = try GCFileFormat.decode(try #require(dir.read("garbage.json")))
         #expect(doc.entries.count == 200)
     }
@@ -58,7 +58,7 @@ import Testing
         dir.write("garbage.json", "{\"GcContainers\":[{\"id\":")
         let store = try GCStore(rootDir: dir.path)
         #expect(store.lock.withLock { store.entries.isEmpty })
-        store.close()
+        try store.close()
         #expect(dir.list().contains { $0.hasPrefix("garbage.json.corrupt-") })
     }
 
@@ -67,7 +67,7 @@ import Testing
         defer { dir.cleanup() }
         #expect(mkfifo(dir.path + "/garbage.json", 0o600) == 0)
         let store = try GCStore(rootDir: dir.path)
-        store.close()
+        try store.close()
         #expect(dir.list().contains { $0.hasPrefix("garbage.json.corrupt-") })
     }
 
@@ -84,20 +84,20 @@ import Testing
         let added = try store.mergeFromDisk()
         #expect(added.isEmpty)
         #expect(store.lock.withLock { store.entries["gone"] == nil })
-        store.close()
+        try store.close()
     }
 
     @Test func restoresEntriesAndKeepsUnknownKeys() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        dir.write("garbage.json", "{\"GcContainers\":[{\"id\":\"old\",\"pid\":4,\"Extra\":true}],\"Top\":[1]}")
+        dir.write("garbage.json", "{\"GcContainers\":[{\"id\":\"old\",\"runtime\":\"runc\",\"pid\":4,\"Extra\":true}],\"Top\":[1]}")
         let store = try GCStore(rootDir: dir.path)
         #expect(store.lock.withLock { store.entries["old"]?.info.pid } == 4)
         try store.lock.withLock { () throws(Errno) in
             let g = store.insertLocked(entry("new"))
             try store.waitDurableLocked(g)
         }
-        store.close()
+        try store.close()
         let text = String(decoding: try #require(dir.read("garbage.json")), as: UTF8.self)
         #expect(text.contains("\"Extra\":true"))
         #expect(text.contains("\"Top\":[1]"))

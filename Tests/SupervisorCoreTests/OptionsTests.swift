@@ -37,6 +37,15 @@ import Testing
         #expect(o == Options())
     }
 
+    @Test func retryInitialAboveMaxIsRefusedWhicheverComesSecond() throws {
+        var o = Options()
+        try o.set("gc_retry_max_ms", "500")
+        #expect(throws: Errno.invalidArgument) { try o.set("gc_retry_initial_ms", "501") }
+        try o.set("gc_retry_initial_ms", "500")
+        #expect(throws: Errno.invalidArgument) { try o.set("gc_retry_max_ms", "499") }
+        #expect(o.gcRetryInitialMs == 500 && o.gcRetryMaxMs == 500)
+    }
+
     @Test func backoffDoublesAndIsCapped() {
         var o = Options()
         o.gcRetryInitialMs = 100
@@ -53,6 +62,18 @@ import Testing
     @Test(arguments: ["", "a/b", "..", "a..b", "x\u{1}y", String(repeating: "a", count: 4096)])
     func refusesBadIDs(id: String) {
         #expect(throws: Errno.self) { try Validate.containerID(id) }
+    }
+
+    @Test(arguments: ["", "run c/../x", "c/x", "./runc", "bin/runc", ".", "..", "/usr/bin/../bin/runc",
+                      "/usr/./bin/runc", "/usr/bin/", "/", "ru\u{7f}nc", "run\nc", String(repeating: "r", count: 4096)])
+    func refusesBadRuntimeNames(runtime: String) {
+        #expect(throws: Errno.self) { try Validate.runtimeName(runtime) }
+    }
+
+    @Test func acceptsBareAndAbsoluteRuntimes() throws {
+        for r in ["runc", "kata-runtime", "my.runtime-v2", "/usr/bin/runc", "//usr//bin/runc", "/opt/x..y/runc"] {
+            try Validate.runtimeName(r)
+        }
     }
 
     @Test func acceptsISuladIDs() throws {

@@ -6,7 +6,7 @@ import Testing
 
 @Suite struct WorkerPoolTests {
     @Test func runsEveryJobAndSerializesPerKey() throws {
-        let pool = try WorkerPool(workers: 4)
+        let pool = WorkerPool(workers: 4)
         let ran = Atomic<Int>(0)
         let overlap = Atomic<Int>(0)
         final class Counters: @unchecked Sendable {
@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func jobsSubmittedByJobsRunWhileStopping() throws {
-        let pool = try WorkerPool(workers: 2)
+        let pool = WorkerPool(workers: 2)
         let ran = Atomic<Int>(0)
         pool.submit(key: "a") {
             pool.submit(key: "b") { ran.add(1, ordering: .relaxed) }
@@ -41,6 +41,37 @@ import Testing
         }
         pool.stop()
         #expect(ran.load(ordering: .relaxed) == 2)
+        #expect(pool.submit(key: "late") {} == false)
+    }
+
+    @Test func workersStartOnlyWhenWorkNeedsThem() throws {
+        let pool = WorkerPool(workers: 3)
+        #expect(pool.startedWorkers == 0)
+        let gate = ConditionLock()
+        final class Flag: @unchecked Sendable { var open = false; var running = 0 }
+        let flag = Flag()
+        // Three jobs that hold their worker: three workers, and never a fourth.
+        for k in 0..<5 {
+            pool.submit(key: "k\(k)") {
+                gate.withLock {
+                    flag.running += 1
+                    gate.broadcast()
+                    while !flag.open { gate.wait() }
+                }
+            }
+        }
+        let deadline = MonotonicClock.nowNs() + 10_000_000_000
+        gate.withLock { while flag.running < 3 && gate.wait(untilNs: deadline) {} }
+        #expect(pool.startedWorkers == 3)
+        gate.withLock { flag.open = true; gate.broadcast() }
+        pool.stop()
+        #expect(flag.running == 5)
+        #expect(pool.startedWorkers == 0)
+    }
+
+    @Test func aPoolThatNeverWorkedStopsAtOnce() {
+        let pool = WorkerPool(workers: 4)
+        pool.stop()
         #expect(pool.submit(key: "late") {} == false)
     }
 }

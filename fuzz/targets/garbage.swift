@@ -1,6 +1,7 @@
-// libFuzzer target: the garbage.json reader (GCFileFormat.decode) and, for
-// every document it accepts, the writer: what we write must read back to the
-// same ids, keys and unknown keys (a rewrite never loses or invents entries).
+// libFuzzer target: the garbage.json reader (GCFileFormat.decode, a streaming
+// parse with bounded depth) and, for every document it accepts, the writer:
+// what we write must read back to the same ids, keys and unknown keys, and
+// the same refused entries (a rewrite never loses, invents or repairs one).
 import Platform
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -10,12 +11,15 @@ public func fuzzGarbageJSON(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
     guard bytes.count <= GCFileFormat.maxFileSize else { return 0 }
     guard let doc = try? GCFileFormat.decode(bytes) else { return 0 }
     let out = GCFileFormat.document(entries: doc.entries.map { GCFileFormat.encode($0) },
-                                    unknownTopKeys: doc.unknownTopKeys)
+                                    refusedEntries: doc.refusedEntries, unknownTopKeys: doc.unknownTopKeys)
     let again: GCFileFormat.Document
     do { again = try GCFileFormat.decode(out) } catch {
         fatalError("rewritten garbage.json does not parse: \(error.description)")
     }
-    guard again.rejected.isEmpty else { fatalError("rewrite produced rejected entries: \(again.rejected)") }
+    // Refused entries stay refused (kept, never turned into valid ones).
+    guard again.refusedEntries.count == doc.refusedEntries.count, again.rejected.count == doc.rejected.count else {
+        fatalError("rewrite changed the refused entries: \(doc.rejected) -> \(again.rejected)")
+    }
     guard again.entries.count == doc.entries.count else { fatalError("rewrite changed the entry count") }
     for (a, b) in zip(doc.entries, again.entries) {
         guard a.id == b.id, a.runtime == b.runtime, a.info == b.info, a.attempts == b.attempts,

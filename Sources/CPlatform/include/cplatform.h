@@ -11,6 +11,8 @@
 #include <sys/syscall.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/timerfd.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -47,6 +49,16 @@ static inline int cp_open(const char *path, int flags, unsigned int mode) {
 }
 static inline int cp_openat(int dirfd, const char *path, int flags, unsigned int mode) {
     return openat(dirfd, path, flags | O_CLOEXEC, mode);
+}
+/* openat2 with RESOLVE_NO_SYMLINKS (no symlink, magic link included, in any
+ * component). -1/ENOSYS where the kernel (or a seccomp filter) lacks it. */
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+struct cp_open_how { uint64_t flags, mode, resolve; };
+static inline int cp_openat2_no_symlinks(int dirfd, const char *path, int flags) {
+    struct cp_open_how how = { (uint64_t)(flags | O_CLOEXEC), 0, 0x04 /* RESOLVE_NO_SYMLINKS */ };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
 static inline int cp_wexitstatus(int s) { return WEXITSTATUS(s); }
 static inline int cp_wifsignaled(int s) { return WIFSIGNALED(s); }

@@ -1,0 +1,88 @@
+import Cleaner
+import Glibc
+import SystemPackage
+
+/// Resources tracked for containers that are not (or not yet) in the GC
+/// list, and the ids whose exit was handled recently. A plain value: the
+/// engine keeps it behind one mutex and decides, under it, where a newly
+/// tracked resource goes (`supervisor_track_resource`'s semantics, in the
+/// header):
+/// - armed (RUNNING/STOPPING): kept here, released at that exit;
+/// - exit already handled (remembered, not re-armed since): released now;
+/// - never armed: kept for its next arm or `gc_add_container`, bounded.
+struct ResourceLedger {
+    static let maxUnarmedIDs = 1024
+    static let maxPerUnarmedID = 64
+    static let rememberedExits = 4096
+
+    private(set) var pending: [String: [TrackedResource]] = [:]
+    /// Ids in `pending` that no monitor is armed for (bounded).
+    private var unarmed: Set<String> = []
+    /// Ids whose exit was handled, with their runtime (a late RUNTIME
+    /// resource needs it); oldest first in `finishedOrder` (a ring).
+    private var finished: [String: String] = [:]
+    private var finishedOrder: [String] = []
+    private var finishedHead = 0
+
+    enum Placement: Equatable {
+        /// Kept for the armed run (or the next arm).
+        case kept
+        /// The run it belongs to has ended: release it now (runtime named).
+        case releaseNow(runtime: String)
+    }
+
+    /// Where `resource` of `id` goes. `armed`: a monitor is armed for `id`.
+    mutating func track(_ resource: TrackedResource, for id: String, armed: Bool) throws(Errno) -> Placement {
+        if armed {
+            pending[id, default: []].append(resource)
+            return .kept
+        }
+        if let runtime = finished[id] { return .releaseNow(runtime: runtime) }
+        if !unarmed.contains(id) && unarmed.count >= Self.maxUnarmedIDs { throw Errno.noSpace }
+        if pending[id, default: []].count >= Self.maxPerUnarmedID { throw Errno.noSpace }
+        pending[id, default: []].append(resource)
+        unarmed.insert(id)
+        return .kept
+    }
+
+    /// A monitor was armed for `id`: its resources belong to this run.
+    mutating func armed(_ id: String) {
+        unarmed.remove(id)
+        forgetExit(id)
+    }
+
+    /// Takes the resources of `id` (its exit is being handled, or it goes
+    /// to the GC list).
+    mutating func take(_ id: String) -> [TrackedResource] {
+        unarmed.remove(id)
+        return pending.removeValue(forKey: id) ?? []
+    }
+
+    func cgroups(of id: String) -> [String] {
+        (pending[id] ?? []).filter { $0.kind == .cgroup }.map(\.value)
+    }
+
+    func hasPending(_ id: String) -> Bool { pending[id]?.isEmpty == false }
+
+    /// The exit of `id` is handled: late resources are released at once.
+    mutating func exitHandled(_ id: String, runtime: String) {
+        if finished.updateValue(runtime, forKey: id) != nil { return }
+        if finishedOrder.count < Self.rememberedExits {
+            finishedOrder.append(id)
+            return
+        }
+        // The ring is full: the oldest remembered exit is forgotten.
+        let oldest = finishedOrder[finishedHead]
+        if finished[oldest] != nil && oldest != id { finished[oldest] = nil }
+        finishedOrder[finishedHead] = id
+        finishedHead = (finishedHead + 1) % Self.rememberedExits
+    }
+
+    /// `id` was armed again or entered the GC list.
+    mutating func forgetExit(_ id: String) {
+        finished[id] = nil
+    }
+
+    var unarmedCount: Int { unarmed.count }
+    var rememberedExitCount: Int { finished.count }
+}

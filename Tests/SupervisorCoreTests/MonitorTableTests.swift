@@ -1,0 +1,69 @@
+import Platform
+import Testing
+@testable import SupervisorCore
+
+/// The exit supervisor's table as a plain value: registrations, the id
+/// index (open addressing, backward-shift deletion) and stale tokens.
+@Suite struct MonitorTableTests {
+    private let info = PidInfo(pid: 1, ppid: 2, startTime: 3, pstartTime: 4)
+
+    private func monitor(_ id: String, fd: Int32 = 7) -> Monitor {
+        Monitor.make(id: id, runtime: 0, info: info, fd: fd)
+    }
+
+    @Test func anIdIsArmedOnce() {
+        var t = MonitorTable()
+        let r = t.insert(monitor("c1"))
+        #expect(r != nil)
+        #expect(t.insert(monitor("c1")) == nil)
+        #expect(t.registration(of: "c1") == r)
+        #expect(t.slot(r!)?.monitor?.id == "c1")
+        #expect(t.count == 1)
+    }
+
+    @Test func aFreedSlotMakesOldTokensStale() {
+        var t = MonitorTable()
+        let old = t.insert(monitor("c1"))!
+        t.remove(old)
+        #expect(t.slot(old) == nil)
+        #expect(t.registration(of: "c1") == nil)
+        let new = t.insert(monitor("c2"))!
+        #expect(new.index == old.index)          // the slot is reused...
+        #expect(new.generation != old.generation) // ...under a new generation
+        #expect(t.slot(old) == nil)
+        #expect(t.slot(new)?.monitor?.id == "c2")
+        t.update(old) { $0.phase = .stopping }    // a stale update changes nothing
+        #expect(t.slot(new)?.phase == .armed)
+    }
+
+    @Test func theIndexAgreesWithADictionaryUnderChurn() {
+        var t = MonitorTable()
+        var reference: [String: Registration] = [:]
+        var rng = SystemRandomNumberGenerator()
+        for step in 0..<20_000 {
+            let id = "c\(Int.random(in: 0..<700, using: &rng))"
+            if let r = reference[id], Bool.random(using: &rng) {
+                t.remove(r)
+                reference[id] = nil
+            } else if reference[id] == nil {
+                reference[id] = t.insert(monitor(id))
+                #expect(reference[id] != nil)
+            }
+            if step % 997 == 0 {
+                #expect(t.count == reference.count)
+                for (id, r) in reference { #expect(t.registration(of: id) == r) }
+                for i in 700..<710 { #expect(t.registration(of: "c\(i)") == nil) }
+            }
+        }
+        #expect(t.registrations.count == reference.count)
+    }
+
+    @Test func tokensRoundTrip() {
+        let r = Registration(index: EpollToken.maxIndex, generation: .max)
+        for token in [EpollToken.wakeup, .exitFIFO(r), .oomInotify, .oomTimer, .oomEventFD(r),
+                      .exitFIFO(Registration(index: 0, generation: 0))] {
+            #expect(EpollToken(data: token.data) == token)
+        }
+        #expect(EpollToken(data: 0xF) == nil)
+    }
+}
