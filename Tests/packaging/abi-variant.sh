@@ -38,7 +38,7 @@ case "$case" in
     change_member_type) edit 's/^    int pid;  /    long pid; /'; expect='Field_Type.* pid' ;;
     change_hook_type)   edit 's/^    void (\*gc_done)(void \*ctx, const char \*id);/    void (*gc_done)(void *ctx, const char *id, int why);/'; expect='Field_BaseType gc_done' ;;
     change_enum_value)  edit 's/SUPERVISOR_RES_MOUNT   = 2,/SUPERVISOR_RES_MOUNT   = 5,/'; expect='Enum_Member_Value SUPERVISOR_RES_MOUNT' ;;
-    remove_symbol)      # shellcheck disable=SC2086
+    remove_symbol)      # shellcheck disable=SC2046
                         stub libsupervisor.so.1 $(grep -vx gc_restore <<<"$exports"); expect='abidiff: incompatible' ;;
     change_soname)      # shellcheck disable=SC2086
                         stub libsupervisor.so.2 $exports; expect="SONAME 'libsupervisor.so.2'" ;;
