@@ -19,7 +19,7 @@ extension Engine {
         if hooks.liveness(id: id, runtime: runtime, pid: info.pid, startTime: info.startTime) != .gone {
             failure = killAndConfirm(id: id, runtime: runtime, info: info, hooks: hooks, options: options)
         }
-        let supervisor = parts.withLock { $0.supervisor }
+        let supervisor = self.supervisor
         var inGC = false
         // Resources tracked while this runs join it: taken again until none
         // is left, then the exit is recorded as handled under the same lock.

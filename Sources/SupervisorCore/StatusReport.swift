@@ -4,7 +4,7 @@ extension Engine {
     /// `supervisor_status_json`: a snapshot of armed monitors and GC entries
     /// (attempts, last error, next retry, stuck) for operators and tests.
     public func statusJSON() -> [UInt8] {
-        let (supervisor, gc, pool) = parts.withLock { ($0.supervisor, $0.gc, $0.pool) }
+        let (supervisor, gc, pool, shutdownWriteError) = withState { ($0.parts.supervisor, $0.parts.gc.open, $0.parts.pool, $0.shutdownWriteError) }
         let options = currentOptions()
         let now = MonotonicClock.nowNs()
         let w = JSONWriter()
@@ -18,7 +18,7 @@ extension Engine {
         // The GC list's failing write (changes only in memory), or the last
         // shutdown's; null when every change is on disk.
         w.key("gc_write_error")
-        if let err = gc.map({ $0.store.writeError }) ?? shutdownWriteError.withLock({ $0 }) { w.string(err) } else { w.null() }
+        if let err = gc.map({ $0.store.writeError }) ?? shutdownWriteError { w.string(err) } else { w.null() }
         w.key("monitors")
         w.arrayOpen()
         for m in supervisor?.snapshot() ?? [] {

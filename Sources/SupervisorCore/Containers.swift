@@ -1,0 +1,136 @@
+import Diagnostics
+import Cleaner
+import Glibc
+import Platform
+import SystemPackage
+
+/// The per-container calls: arm, track, add to GC, state.
+extension Engine {
+    public func armExitMonitor(fd: Int32, info: PidInfo, id: String, runtime: String) throws(Errno) {
+        // A shutdown can stop the supervisor we picked up: then arm on the
+        // one started next (at most once more), or report ESHUTDOWN.
+        var attempt = 0
+        while true {
+            var supervisor = self.supervisor
+            if supervisor == nil {
+                try startSupervisor()
+                supervisor = self.supervisor
+            }
+            guard let supervisor else { throw Errno(rawValue: ESHUTDOWN) }
+            do throws(Errno) {
+                try supervisor.arm(fd: fd, id: id, runtime: runtime, info: info)
+                // Resources tracked before arming belong to this run; their
+                // cgroups' OOM counters are watched from now on.
+                let watching = ledger.withLock { l -> Bool in
+                    l.armed(id)
+                    return l.cgroups(of: id).reduce(false) { supervisor.oom.watch(id: id, cgroup: $1) || $0 }
+                }
+                if watching { scheduleOOMCheck(id) }
+                break
+            } catch where error.rawValue == ESHUTDOWN && attempt == 0 {
+                attempt += 1
+            }
+        }
+        Log.debug("\(id): exit monitor armed (pid \(info.pid), shim \(info.ppid))")
+    }
+
+    /// gc_add_container: the entry is durable on return.
+    public func addToGC(id: String, runtime: String, info: PidInfo) throws(Errno) {
+        let gc = try ensureGC()
+        let resources = ledger.withLock { l -> [TrackedResource] in
+            l.forgetExit(id)
+            return l.take(id)
+        }
+        do {
+            try gc.add(id: id, runtime: runtime, info: info, resources: resources)
+        } catch {
+            Log.error("\(id): cannot add to the GC list: \(error)")
+            throw error
+        }
+    }
+
+    public func isInGC(_ id: String) -> Bool {
+        gc?.contains(id) ?? false
+    }
+
+    /// supervisor_track_resource: the resource joins the run it belongs to
+    /// (ResourceLedger says which), or the GC entry, or is released now.
+    public func trackResource(id: String, kind: ResourceKind, value: String) throws(Errno) {
+        try TrackedResource.validate(kind: kind, value: value)
+        let resource = TrackedResource(kind: kind, value: value)
+        let (supervisor, gc) = withState { ($0.parts.supervisor, $0.parts.gc.open) }
+        enum Route { case kept(watching: Bool), gc, releaseNow(runtime: String) }
+        let route = try ledger.withLock { (l: inout ResourceLedger) throws(Errno) -> Route in
+            let armed = supervisor?.state(of: id) != nil
+            if !armed, gc?.contains(id) == true { return .gc }
+            switch try l.track(resource, for: id, armed: armed) {
+            case .kept:
+                let watching = armed && kind == .cgroup && supervisor!.oom.watch(id: id, cgroup: value)
+                return .kept(watching: watching)
+            case let .releaseNow(runtime):
+                return .releaseNow(runtime: runtime)
+            }
+        }
+        switch route {
+        case let .kept(watching):
+            if watching { scheduleOOMCheck(id) }
+        case .gc:
+            // The entry may have left the list meanwhile: its run is over.
+            if try gc!.appendResource(id: id, resource) { return }
+            releaseLate(id: id, runtime: "", resource)
+        case let .releaseNow(runtime):
+            releaseLate(id: id, runtime: runtime, resource)
+        }
+    }
+
+    /// A resource tracked after its container's exit was handled: released
+    /// on a worker now; what fails goes to the GC list under the same id.
+    private func releaseLate(id: String, runtime: String, _ resource: TrackedResource) {
+        Log.info("\(id): \(resource.kind.name) \(resource.value) tracked after the exit was handled; releasing it now")
+        let job: WorkerPool.Job = { [unowned self] in
+            let outcome = self.releaser(hooks: self.currentHooks(), options: self.currentOptions())
+                .run(id: id, runtime: runtime, pid: 0, resources: [resource], engineReleased: true)
+            guard let failure = outcome.failure else { return }
+            do {
+                try self.ensureGC().add(id: id, runtime: runtime, info: PidInfo(pid: 0, ppid: 0, startTime: 0, pstartTime: 0),
+                                        resources: outcome.resources, engineReleased: true, lastError: failure)
+            } catch {
+                Log.error("\(id): cannot add to the GC list: \(error); \(resource.kind.name) \(resource.value) may leak")
+            }
+        }
+        if !submit(key: id, job) { job() }
+    }
+
+    /// Reads `id`'s OOM counters on a worker (in order with its other hooks).
+    func scheduleOOMCheck(_ id: String) {
+        submit(key: id) { [unowned self] in self.reportOOM(id) }
+    }
+
+    /// Tells the engine when `id`'s OOM-kill count grew.
+    func reportOOM(_ id: String) {
+        guard let supervisor, let count = supervisor.oom.check(id) else { return }
+        Log.info("\(id): OOM kill in its cgroup (\(count) in all)")
+        currentHooks().containerOOM?(id, count)
+    }
+
+    public enum ContainerState: Int32 {
+        case none = 0, running = 1, stopping = 2, gc = 3
+    }
+
+    public func state(of id: String) -> ContainerState {
+        let (supervisor, gc) = withState { ($0.parts.supervisor, $0.parts.gc.open) }
+        switch supervisor?.state(of: id) {
+        case .running?: return .running
+        case .stopping?: return .stopping
+        case nil: break
+        }
+        return gc?.contains(id) == true ? .gc : .none
+    }
+
+    /// The GC entry of `id` left the list durably: tell the engine.
+    func gcEntryReleased(_ id: String) {
+        // Runs on a worker, or on the persister when the pool already stopped.
+        Log.info("gc: \(id): all resources released")
+        currentHooks().gcDone?(id)
+    }
+}
