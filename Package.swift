@@ -78,7 +78,7 @@ let package = Package(
         .target(
             name: "SupervisorCore",
             dependencies: [
-                "Platform", "Cleaner", "Diagnostics",
+                "Platform", "Cleaner", "Diagnostics", "CSupervisor",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
