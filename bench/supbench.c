@@ -1202,7 +1202,9 @@ int main(int argc, char **argv)
         if (WANT('e')) { ok &= run_part("memmon", "memmon", "1000", NULL); ok &= run_part("memgc", "memgc", "1000", NULL); }
         if (WANT('d') && r < 3) ok &= run_part("idle", "idle", "2500", NULL);
     }
-    if (WANT('f')) ok &= run_part("shim", "shim", "20", NULL);
+    /* One shim per container: its private pages multiply, its shared ones
+     * are split by more shims, so PSS is measured at two densities. */
+    if (WANT('f')) { ok &= run_part("shim", "shim10", "10", NULL); ok &= run_part("shim", "shim", "20", NULL); }
     double elapsed = (double)(now_ns() - t_start) / 1e9;
 
     const metric_t metrics[] = {
@@ -1230,11 +1232,14 @@ int main(int argc, char **argv)
         { "e", "memory per armed monitor (RSS)", "memmon", "rss_bytes_per_monitor", "B", NULL, 0, -1, false, NULL },
         { "e", "memory per GC entry (malloc)", "memgc", "bytes_per_entry", "B", "<= 512 B", 512, -1, false, "761 B" },
         { "e", "memory per GC entry (RSS)", "memgc", "rss_bytes_per_entry", "B", NULL, 0, -1, false, NULL },
-        { "f", "shim USS (median of 20)", "shim", "uss_kib_median", "KiB", "<= 250 KiB", 250, -1, false, "168 KiB" },
+        { "f", "shim USS (median of 10)", "shim10", "uss_kib_median", "KiB", "<= 168 KiB", 168, -1, false, "168 KiB" },
+        { "f", "shim PSS (median of 10)", "shim10", "pss_kib_median", "KiB", "<= 271 KiB", 271, -1, false, "271 KiB" },
+        { "f", "shim RSS (median of 10)", "shim10", "rss_kib_median", "KiB", "<= 2048 KiB", 2048, -1, false, NULL },
+        { "f", "shim USS (median of 20)", "shim", "uss_kib_median", "KiB", "<= 168 KiB", 168, -1, false, "168 KiB" },
         { "f", "shim USS (max of 20)", "shim", "uss_kib_max", "KiB", NULL, 0, -1, false, NULL },
-        { "f", "shim PSS (median of 20)", "shim", "pss_kib_median", "KiB", "<= 246 KiB", 246, -1, false, NULL },
+        { "f", "shim PSS (median of 20)", "shim", "pss_kib_median", "KiB", "<= 237 KiB", 237, -1, false, "237 KiB" },
         { "f", "shim PSS (max of 20)", "shim", "pss_kib_max", "KiB", NULL, 0, -1, false, NULL },
-        { "f", "shim RSS (median of 20)", "shim", "rss_kib_median", "KiB", NULL, 0, -1, false, NULL },
+        { "f", "shim RSS (median of 20)", "shim", "rss_kib_median", "KiB", "<= 2048 KiB", 2048, -1, false, "2,016 KiB" },
         { "f", "shim start-up: exec to runtime spawned", "shim", "startup_to_runtime_ms", "ms", NULL, 0, -1, false, NULL },
         { "f", "shim start-up: exec to container created", "shim", "startup_to_created_ms", "ms", NULL, 0, -1, false, NULL },
     };
