@@ -79,7 +79,7 @@ let package = Package(
             name: "isulad-shim",
             dependencies: ["CShim"],
             path: "shim",
-            swiftSettings: [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo"])],
+            swiftSettings: [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo", "-Osize"])],
             linkerSettings: [.unsafeFlags(shimLinkerFlags)]
         ),
         .testTarget(

@@ -15,14 +15,18 @@ import CShim
 ///
 /// Attached clients get every byte of the container's output on their
 /// stdout/stderr FIFOs; what they write into their stdin FIFO goes to the
-/// container's stdin (with open_stdin or a tty). A client whose FIFO is full
-/// (it stopped reading) is dropped for that stream, never waited for; one
-/// that closes its FIFOs is detached. The server's fds are owned here.
+/// container's stdin (with open_stdin or a tty). A client that falls more
+/// than 64 KiB behind its full FIFO (it stopped reading) is dropped for that
+/// stream, never waited for; one that closes its FIFOs is detached. The
+/// server's fds are owned here.
 final class AttachServer {
     static let maxClients = 16
     /// Connections still talking (handshake or idle after the answer).
     static let maxConnections = 32
     static let maxMessage = 8192
+    /// Output held for a client that is behind, per stream, on top of its
+    /// FIFO's own 64 KiB; past it the client is dropped for that stream.
+    static let maxPending = 64 * 1024
 
     private final class Connection {
         let id: UInt64
@@ -32,10 +36,12 @@ final class AttachServer {
     }
 
     /// One attached client: its stdin FIFO (read end) and out/err FIFOs
-    /// (write ends); -1 once closed.
+    /// (write ends); -1 once closed. Output its FIFO could not take yet
+    /// waits in `pending` (at most `maxPending` per stream).
     private final class Client {
         let id: UInt64
         var fds: [Int32]
+        var pending: [[UInt8]] = [[], [], []]
         init(id: UInt64, fds: [Int32]) { self.id = id; self.fds = fds }
         var isEmpty: Bool { fds[1] < 0 && fds[2] < 0 && fds[0] < 0 }
         deinit { for fd in fds where fd >= 0 { _ = close(fd) } }
@@ -57,8 +63,15 @@ final class AttachServer {
 
     /// Binds the socket and registers it with the loop.
     static func start(_ loop: IOLoop, path: String, workDir: String) throws(ShimError) {
+        // Inside the state dir (the working directory) it is bound by its
+        // relative name: a long state path does not hit sun_path's limit.
+        var relative: String? = nil
+        let prefix = Array((workDir + "/").utf8), bytes = Array(path.utf8)
+        if bytes.starts(with: prefix), !bytes[prefix.count...].contains(UInt8(ascii: "/")) {
+            relative = String(decoding: bytes[prefix.count...], as: UTF8.self)
+        }
         let listener: UnixListener
-        do throws(Errno) { listener = try UnixListener(path: path, mode: 0o600, backlog: 16) } catch {
+        do throws(Errno) { listener = try UnixListener(path: path, bindAs: relative, mode: 0o600, backlog: 16) } catch {
             throw ShimError("attach socket \(path): \(error)")
         }
         let raw = listener.fd.raw
@@ -99,8 +112,8 @@ final class AttachServer {
         switch Role(rawValue: tag & 3)! {
         case .connection: connectionEvent(loop, id: id)
         case .stdin: clientStdin(loop, id: id, events: events)
-        case .stdout: streamError(loop, id: id, stream: 1)
-        case .stderr: streamError(loop, id: id, stream: 2)
+        case .stdout: streamEvent(loop, id: id, stream: 1, events: events)
+        case .stderr: streamEvent(loop, id: id, stream: 2, events: events)
         }
     }
 
@@ -227,6 +240,7 @@ final class AttachServer {
         loop.epoll.remove(c.fds[k])
         _ = close(c.fds[k])
         c.fds[k] = -1
+        c.pending[k] = []
     }
 
     private func detach(_ loop: IOLoop, _ c: Client, reason: String) {
@@ -235,11 +249,31 @@ final class AttachServer {
         ShimLog.info("attach: client \(c.id) detached (\(reason))")
     }
 
-    /// A reader closed its stdout/stderr FIFO.
-    private func streamError(_ loop: IOLoop, id: UInt64, stream k: Int) {
-        guard let c = client(id) else { return }
+    /// Room in a client's FIFO for what it is behind on, or its reader
+    /// closed the FIFO (EPOLLERR).
+    private func streamEvent(_ loop: IOLoop, id: UInt64, stream k: Int, events: UInt32) {
+        guard let c = client(id), c.fds[k] >= 0 else { return }
+        if events & UInt32(EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
+            closeStream(loop, c, k)
+            if c.fds[1] < 0 && c.fds[2] < 0 { detach(loop, c, reason: "closed its FIFOs") }
+            return
+        }
+        guard !c.pending[k].isEmpty else { return }
+        let written = (try? FDIO.writeSome(c.fds[k], c.pending[k])) ?? -1
+        if written < 0 {
+            dropStream(loop, c, k, why: "went away")
+            return
+        }
+        c.pending[k].removeFirst(written)
+        if c.pending[k].isEmpty {
+            c.pending[k] = []
+            try? loop.epoll.modify(c.fds[k], events: 0, tag: tag(c.id, k == 1 ? .stdout : .stderr))
+        }
+    }
+
+    private func dropStream(_ loop: IOLoop, _ c: Client, _ k: Int, why: String) {
+        ShimLog.warning("attach: client \(c.id) \(why), dropped for \(k == 1 ? "stdout" : "stderr")")
         closeStream(loop, c, k)
-        if c.fds[1] < 0 && c.fds[2] < 0 { detach(loop, c, reason: "closed its FIFOs") }
     }
 
     private func clientStdin(_ loop: IOLoop, id: UInt64, events: UInt32) {
@@ -269,28 +303,50 @@ final class AttachServer {
         }
     }
 
-    /// Container output to every client's FIFO for the stream, without
-    /// blocking: a client whose FIFO cannot take the chunk is dropped for
-    /// that stream.
+    /// Container output to every client's FIFO for the stream, never
+    /// blocking: what a FIFO cannot take waits (bounded) until it has room;
+    /// a client more than `maxPending` behind is dropped for that stream.
     func broadcast(_ loop: IOLoop, stream: Int, _ chunk: UnsafeRawBufferPointer) {
         let k = stream + 1
         for c in clients where c.fds[k] >= 0 {
+            if !c.pending[k].isEmpty {
+                if c.pending[k].count + chunk.count > Self.maxPending {
+                    dropStream(loop, c, k, why: "is not reading")
+                } else {
+                    c.pending[k].append(contentsOf: chunk)
+                }
+                continue
+            }
             let written = (try? FDIO.writeSome(c.fds[k], chunk)) ?? -1
             if written == chunk.count { continue }
-            ShimLog.warning("attach: client \(c.id) \(written < 0 ? "went away" : "is not reading"), dropped for \(stream == 0 ? "stdout" : "stderr")")
-            closeStream(loop, c, k)
+            if written < 0 {
+                dropStream(loop, c, k, why: "went away")
+                continue
+            }
+            c.pending[k] = Array(UnsafeRawBufferPointer(rebasing: chunk[written...]))
+            try? loop.epoll.modify(c.fds[k], events: Epoll.output, tag: tag(c.id, k == 1 ? .stdout : .stderr))
         }
         clients.removeAll(where: { $0.isEmpty })
     }
 
+    /// What a client is behind on, once more without waiting, then EOF.
+    private func finishStream(_ loop: IOLoop, _ c: Client, _ k: Int) {
+        if c.fds[k] >= 0 && !c.pending[k].isEmpty { _ = try? FDIO.writeSome(c.fds[k], c.pending[k]) }
+        closeStream(loop, c, k)
+    }
+
     /// The container's output stream ended: its clients see end of file.
     func outputEnded(_ loop: IOLoop, stream: Int) {
-        for c in clients { closeStream(loop, c, stream + 1) }
+        for c in clients { finishStream(loop, c, stream + 1) }
     }
 
     /// The container is gone: every client sees EOF, the socket is removed.
+    /// Idempotent.
     func closeAll(_ loop: IOLoop) {
-        for c in clients { detach(loop, c, reason: "container exited") }
+        for c in clients {
+            for k in 1...2 { finishStream(loop, c, k) }
+            detach(loop, c, reason: "container exited")
+        }
         connections.removeAll()
         loop.epoll.remove(listener.fd.raw)
         _ = unlink(listener.path)

@@ -121,6 +121,8 @@ struct Shim {
         } catch {
             return fail(error.message)
         }
+        // However the shim ends, attached clients see EOF and the socket goes.
+        defer { loop.attach?.closeAll(loop) }
         if let logPath = state.logPath {
             do throws(Errno) {
                 loop.log = try JSONFileLog(path: logPath, maxSize: state.logMaxsize, maxFiles: state.logMaxfile)

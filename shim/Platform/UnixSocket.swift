@@ -6,10 +6,12 @@ struct UnixListener: ~Copyable {
     let path: String
 
     /// Binds (replacing a stale socket file), sets `mode`, listens.
-    init(path: String, mode: UInt32, backlog: Int32) throws(Errno) {
+    /// `bindAs`: the same file named relative to the working directory, for
+    /// paths longer than sun_path's 108 bytes.
+    init(path: String, bindAs: String? = nil, mode: UInt32, backlog: Int32) throws(Errno) {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
+        let bytes = Array((bindAs ?? path).utf8)
         guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw Errno(ENAMETOOLONG) }
         withUnsafeMutableBytes(of: &addr.sun_path) { p in
             for (i, b) in bytes.enumerated() { p[i] = b }
