@@ -121,7 +121,10 @@ final class AttachServer {
         guard let i = connections.firstIndex(where: { $0.id == id }) else { return }
         let conn = connections[i]
         var message = [UInt8](repeating: 0, count: Self.maxMessage + 1)
-        let n = (try? FDIO.read(conn.fd, into: &message, limit: message.count)) ?? 0
+        var n = 0
+        do throws(Errno) { n = try FDIO.read(conn.fd, into: &message, limit: message.count) } catch {
+            if error == .wouldBlock { return }
+        }
         if n == 0 {
             // The client closed (or failed): done with this connection.
             loop.epoll.remove(conn.fd)
