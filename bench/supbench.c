@@ -30,7 +30,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
@@ -1005,9 +1008,9 @@ static const char *shim_path(void)
     return p ? p : ".build/release/isulad-shim";
 }
 
-/* The bundle: busybox-static as the rootfs, `sleep 600`, read-only root so
- * that all containers share it. */
-static void make_bundle(const char *bundle)
+/* The bundle: busybox-static as the rootfs, `cmd` (a JSON list's items),
+ * read-only root so that all containers share it. */
+static void make_bundle_cmd(const char *bundle, const char *cmd)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/rootfs/bin", bundle);
@@ -1019,17 +1022,19 @@ static void make_bundle(const char *bundle)
     if (run_cmd(cp, NULL) != 0) { char *cp2[] = { "cp", "/usr/bin/busybox", dst, NULL }; if (run_cmd(cp2, NULL) != 0) die("cp busybox"); }
     snprintf(dst, sizeof(dst), "%s/sleep", path);
     if (symlink("busybox", dst) != 0) die("symlink");
+    snprintf(dst, sizeof(dst), "%s/cat", path);
+    if (symlink("busybox", dst) != 0) die("symlink");
     char *spec[] = { "runc", "spec", "--bundle", (char *)bundle, NULL };
     if (run_cmd(spec, NULL) != 0) die("runc spec");
     snprintf(path, sizeof(path), "%s/config.json", bundle);
     char *cfg = read_text(path);
     if (!cfg) die("read config.json");
     /* Two textual edits of runc's generated spec: no terminal, sleep. */
-    char *out = malloc(strlen(cfg) + 256), *w = out;
+    char *out = malloc(strlen(cfg) + strlen(cmd) + 256), *w = out;
     const char *p = cfg;
     while (*p) {
         if (strncmp(p, "\"terminal\": true", 16) == 0) { w += sprintf(w, "\"terminal\": false"); p += 16; continue; }
-        if (strncmp(p, "\"sh\"", 4) == 0) { w += sprintf(w, "\"sleep\", \"600\""); p += 4; continue; }
+        if (strncmp(p, "\"sh\"", 4) == 0) { w += sprintf(w, "%s", cmd); p += 4; continue; }
         *w++ = *p++;
     }
     *w = 0;
@@ -1037,6 +1042,8 @@ static void make_bundle(const char *bundle)
     free(out);
     free(cfg);
 }
+
+static void make_bundle(const char *bundle) { make_bundle_cmd(bundle, "\"sleep\", \"600\""); }
 
 static void part_shim(int n)
 {
@@ -1068,8 +1075,10 @@ static void part_shim(int n)
         if (!fifo) die("container_exit_fifo_create");
         rfd[i] = container_exit_fifo_open(fifo);
         if (rfd[i] < 0) die("container_exit_fifo_open");
-        char pj[PATH_MAX * 2], path[PATH_MAX + 32];
-        snprintf(pj, sizeof(pj), "{\"exit_fifo\":\"%s\",\"runtime\":\"runc\",\"exec\":false,\"open_stdin\":false,\"open_tty\":false}", fifo);
+        char pj[PATH_MAX * 3], path[PATH_MAX + 32];
+        /* An attach socket, as iSulad passes one: served, no client attached. */
+        snprintf(pj, sizeof(pj), "{\"exit_fifo\":\"%s\",\"runtime\":\"runc\",\"exec\":false,\"open_stdin\":false,"
+                 "\"open_tty\":false,\"attach_socket\":\"%s/attach.sock\"}", fifo, wd[i]);
         free(fifo);
         snprintf(path, sizeof(path), "%s/process.json", wd[i]);
         write_text(path, pj);
@@ -1177,6 +1186,134 @@ static void part_shim(int n)
         run_cmd(del, NULL);
         close(rfd[i]);
     }
+    if (!getenv("SUPBENCH_KEEP")) rm_rf(root);
+}
+
+/* The shim's memory with attach clients: one `cat` container (open_stdin,
+ * attach socket), USS/RSS with no client, with `n` clients attached, and
+ * after each client sent 1 KiB that the container echoed to all of them. */
+static int attach_one(const char *sock, const char *wd, int k, int fds[3])
+{
+    char paths[3][PATH_MAX];
+    const char *roles[3] = { "in", "out", "err" };
+    for (int r = 0; r < 3; r++) {
+        snprintf(paths[r], PATH_MAX, "%s/attach-%d-%s", wd, k, roles[r]);
+        if (mkfifo(paths[r], 0600) != 0 || chmod(paths[r], 0600) != 0) die("mkfifo %s", paths[r]);
+    }
+    fds[1] = open(paths[1], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    fds[2] = open(paths[2], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock);
+    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) != 0) die("connect %s", sock);
+    char msg[PATH_MAX * 3 + 4];
+    int len = snprintf(msg, sizeof(msg), "%s %s %s", paths[0], paths[1], paths[2]);
+    int answer = -2;
+    struct pollfd pf = { .fd = s, .events = POLLIN };
+    if (write(s, msg, (size_t)len) != len || poll(&pf, 1, 10000) != 1 || read(s, &answer, 4) != 4) answer = -2;
+    close(s);
+    fds[0] = answer == 0 ? open(paths[0], O_WRONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+    return answer;
+}
+
+static void part_shim_attach(int n)
+{
+    const char *shim = shim_path();
+    char shim_abs[PATH_MAX];
+    if (!realpath(shim, shim_abs) || access(shim_abs, X_OK) != 0) { result("skipped", 1); return; }
+    char *root = make_root("shimattach");
+    char bundle[PATH_MAX], wd[PATH_MAX], sock[PATH_MAX + 16], id[65];
+    snprintf(bundle, sizeof(bundle), "%s/bundle", root);
+    make_bundle_cmd(bundle, "\"cat\"");
+    snprintf(id, sizeof(id), "shimattach-%d", (int)getpid()); /* short: clients connect by path */
+    snprintf(wd, sizeof(wd), "%s/%s", root, id);
+    snprintf(sock, sizeof(sock), "%s/attach.sock", wd);
+    if (mkdir(wd, 0700) != 0) die("mkdir %s", wd);
+    char *fifo = container_exit_fifo_create(wd);
+    int rfd = fifo ? container_exit_fifo_open(fifo) : -1;
+    if (rfd < 0) die("exit fifo");
+    char pj[PATH_MAX * 3], path[PATH_MAX + 32];
+    snprintf(pj, sizeof(pj), "{\"exit_fifo\":\"%s\",\"runtime\":\"runc\",\"open_stdin\":true,\"attach_socket\":\"%s\"}", fifo, sock);
+    free(fifo);
+    snprintf(path, sizeof(path), "%s/process.json", wd);
+    write_text(path, pj);
+    pid_t p = fork();
+    if (p < 0) die("fork");
+    if (p == 0) {
+        if (chdir(wd) != 0) _exit(126);
+        int nul = open("/dev/null", O_RDWR);
+        int log = open("shim.log", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); }
+        if (log >= 0) dup2(log, 2);
+        setsid();
+        execl(shim_abs, "isulad-shim", id, bundle, "runc", (char *)NULL);
+        _exit(127);
+    }
+    char pidfile[PATH_MAX + 8], rroot[PATH_MAX + 8];
+    snprintf(pidfile, sizeof(pidfile), "%s/pid", wd);
+    snprintf(rroot, sizeof(rroot), "%s/runc", wd);
+    int64_t deadline = now_ns() + 30000000000LL;
+    struct stat st;
+    while (now_ns() < deadline && !(stat(pidfile, &st) == 0 && st.st_size > 0)) usleep(1000);
+    char *start[] = { "runc", "--root", rroot, "start", id, NULL };
+    bool ok = stat(pidfile, &st) == 0 && run_cmd(start, NULL) == 0;
+    if (ok) {
+        sleep_ms(300);
+        /* One shim alone owns its binary's pages (private clean): the
+         * growth over this figure is what clients cost. */
+        int64_t uss0 = smaps_kb(p, "Private_Clean") + smaps_kb(p, "Private_Dirty");
+        result("uss_kib_no_client", (double)uss0);
+        result("rss_kib_no_client", (double)smaps_kb(p, "Rss"));
+        /* Serving the socket with nobody attached costs nothing over time. */
+        sleep_ms(3000);
+        result("uss_kib_growth_idle_3s", (double)(smaps_kb(p, "Private_Clean") + smaps_kb(p, "Private_Dirty") - uss0));
+        int (*fds)[3] = calloc((size_t)n, sizeof(int[3]));
+        int attached = 0;
+        for (int k = 0; k < n; k++) attached += attach_one(sock, wd, k, fds[k]) == 0;
+        sleep_ms(100);
+        result("clients_attached", attached);
+        result("uss_kib_attached", (double)(smaps_kb(p, "Private_Clean") + smaps_kb(p, "Private_Dirty")));
+        result("uss_kib_growth_attached", (double)(smaps_kb(p, "Private_Clean") + smaps_kb(p, "Private_Dirty") - uss0));
+        result("rss_kib_attached", (double)smaps_kb(p, "Rss"));
+        /* Traffic: each client sends 1 KiB, every client reads all n KiB back. */
+        char kib[1024];
+        memset(kib, 'x', sizeof(kib) - 1);
+        kib[sizeof(kib) - 1] = '\n';
+        int64_t want = (int64_t)n * (int64_t)sizeof(kib), *got = calloc((size_t)n, sizeof(int64_t));
+        for (int k = 0; k < n; k++) if (fds[k][0] >= 0 && write(fds[k][0], kib, sizeof(kib)) != (ssize_t)sizeof(kib)) die("write");
+        int64_t end = now_ns() + 10000000000LL;
+        int complete = 0;
+        while (complete < n && now_ns() < end) {
+            complete = 0;
+            for (int k = 0; k < n; k++) {
+                char buf[8192];
+                ssize_t r;
+                while ((r = read(fds[k][1], buf, sizeof(buf))) > 0) got[k] += r;
+                complete += got[k] >= want;
+            }
+            usleep(1000);
+        }
+        result("clients_echoed", complete);
+        result("uss_kib_after_traffic", (double)(smaps_kb(p, "Private_Clean") + smaps_kb(p, "Private_Dirty")));
+        result("uss_kib_growth_traffic", (double)(smaps_kb(p, "Private_Clean") + smaps_kb(p, "Private_Dirty") - uss0));
+        result("rss_kib_after_traffic", (double)smaps_kb(p, "Rss"));
+        for (int k = 0; k < n; k++) for (int r = 0; r < 3; r++) if (fds[k][r] >= 0) close(fds[k][r]);
+        free(fds);
+        free(got);
+    } else {
+        fprintf(stderr, "supbench: shimattach: container did not start (see %s/shim.log)\n", wd);
+        result("skipped", 2);
+    }
+    char *kill_[] = { "runc", "--root", rroot, "kill", id, "KILL", NULL };
+    run_cmd(kill_, NULL);
+    int wst;
+    int64_t wend = now_ns() + 20000000000LL;
+    while (waitpid(p, &wst, WNOHANG) == 0 && now_ns() < wend) usleep(1000);
+    kill(p, SIGKILL);
+    waitpid(p, &wst, WNOHANG);
+    char *del[] = { "runc", "--root", rroot, "delete", "--force", id, NULL };
+    run_cmd(del, NULL);
+    close(rfd);
     if (!getenv("SUPBENCH_KEEP")) rm_rf(root);
 }
 
@@ -1340,6 +1477,7 @@ int main(int argc, char **argv)
         else if (!strcmp(part, "memgc")) part_mem_gc(a1);
         else if (!strcmp(part, "oomwatch")) part_oomwatch(a1, a2, 2500);
         else if (!strcmp(part, "shim")) part_shim(a1);
+        else if (!strcmp(part, "shimattach")) part_shim_attach(a1);
         else { fprintf(stderr, "unknown part %s\n", part); return 2; }
         return 0;
     }
@@ -1375,7 +1513,13 @@ int main(int argc, char **argv)
             ok &= run_part("oomwatch", "oomwatch_off", "1000", "0");
         }
     }
-    if (WANT('f')) ok &= run_part("shim", "shim", "20", NULL);
+    /* One shim per container: its private pages multiply, its shared ones
+     * are split by more shims, so PSS is measured at two densities. */
+    if (WANT('f')) {
+        ok &= run_part("shim", "shim10", "10", NULL);
+        ok &= run_part("shim", "shim", "20", NULL);
+        ok &= run_part("shimattach", "shimattach", "16", NULL);
+    }
     double elapsed = (double)(now_ns() - t_start) / 1e9;
 
     const metric_t metrics[] = {
@@ -1413,12 +1557,21 @@ int main(int argc, char **argv)
         { "g", "exit -> stopped, watched: p99", "oomwatch_on", "p99_us", "us", NULL, 0, -1, false, NULL },
         { "g", "exit -> stopped, unwatched (pids): p50", "oomwatch_off", "p50_us", "us", NULL, 0, -1, false, NULL },
         { "g", "exit -> stopped, unwatched (pids): p99", "oomwatch_off", "p99_us", "us", NULL, 0, -1, false, NULL },
-        { "f", "shim USS (median of 20)", "shim", "uss_kib_median", "KiB", "<= 250 KiB", 250, -1, false, "168 KiB" },
+        { "f", "shim USS (median of 10)", "shim10", "uss_kib_median", "KiB", "<= 168 KiB", 168, -1, false, "168 KiB" },
+        { "f", "shim PSS (median of 10)", "shim10", "pss_kib_median", "KiB", "<= 271 KiB", 271, -1, false, "271 KiB" },
+        { "f", "shim RSS (median of 10)", "shim10", "rss_kib_median", "KiB", "<= 2048 KiB", 2048, -1, false, NULL },
+        { "f", "shim USS (median of 20)", "shim", "uss_kib_median", "KiB", "<= 168 KiB", 168, -1, false, "168 KiB" },
         { "f", "shim USS (max of 20)", "shim", "uss_kib_max", "KiB", NULL, 0, -1, false, NULL },
-        { "f", "shim PSS (median of 20)", "shim", "pss_kib_median", "KiB", "<= 246 KiB", 246, -1, false, NULL },
+        { "f", "shim PSS (median of 20)", "shim", "pss_kib_median", "KiB", "<= 237 KiB", 237, -1, false, "237 KiB" },
         { "f", "shim PSS (max of 20)", "shim", "pss_kib_max", "KiB", NULL, 0, -1, false, NULL },
-        { "f", "shim RSS (median of 20)", "shim", "rss_kib_median", "KiB", NULL, 0, -1, false, NULL },
+        { "f", "shim RSS (median of 20)", "shim", "rss_kib_median", "KiB", "<= 2048 KiB", 2048, -1, false, "2,016 KiB" },
         { "f", "shim start-up: exec to runtime spawned", "shim", "startup_to_runtime_ms", "ms", NULL, 0, -1, false, NULL },
+        { "f", "attach: one shim's USS, no client (owns its text)", "shimattach", "uss_kib_no_client", "KiB", NULL, 0, -1, false, NULL },
+        { "f", "attach: USS growth, no client, 3 s later", "shimattach", "uss_kib_growth_idle_3s", "KiB", "0 KiB", 0, -1, false, NULL },
+        { "f", "attach: USS growth, 16 clients attached", "shimattach", "uss_kib_growth_attached", "KiB", NULL, 0, -1, false, NULL },
+        { "f", "attach: USS growth, 16 KiB echoed to each of 16", "shimattach", "uss_kib_growth_traffic", "KiB", NULL, 0, -1, false, NULL },
+        { "f", "attach: shim RSS, 16 clients after traffic", "shimattach", "rss_kib_after_traffic", "KiB", NULL, 0, -1, false, NULL },
+        { "f", "attach: clients that got every echoed byte", "shimattach", "clients_echoed", "1", ">= 16", 16, 1, false, NULL },
         { "f", "shim start-up: exec to container created", "shim", "startup_to_created_ms", "ms", NULL, 0, -1, false, NULL },
     };
     const int nm = (int)(sizeof(metrics) / sizeof(metrics[0]));
