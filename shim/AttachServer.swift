@@ -31,6 +31,8 @@ final class AttachServer {
     private final class Connection {
         let id: UInt64
         let fd: Int32
+        /// Its message was answered (it stays open until the client closes).
+        var answered = false
         init(id: UInt64, fd: Int32) { self.id = id; self.fd = fd }
         deinit { _ = close(fd) }
     }
@@ -92,9 +94,14 @@ final class AttachServer {
             if error != .wouldBlock { ShimLog.warning("attach socket accept: \(error)") }
             return
         }
-        guard connections.count < Self.maxConnections else {
-            ShimLog.warning("attach: \(Self.maxConnections) connections open, connection refused")
-            return
+        if connections.count >= Self.maxConnections {
+            // Full: the oldest connection that never sent its message goes
+            // (else the oldest answered one), so idle connections cannot lock
+            // an engine out of attaching.
+            let victim = connections.firstIndex { !$0.answered } ?? 0
+            ShimLog.warning("attach: \(Self.maxConnections) connections open; closing the oldest \(connections[victim].answered ? "answered" : "silent") one")
+            loop.epoll.remove(connections[victim].fd)
+            connections.remove(at: victim)
         }
         let id = nextID
         nextID += 1
@@ -132,6 +139,7 @@ final class AttachServer {
             return
         }
         let status: Int32 = attach(loop, Array(message[0..<n])) ? 0 : -1
+        conn.answered = true
         var answer = status
         withUnsafeBytes(of: &answer) { p in
             do throws(Errno) { try FDIO.writeAll(conn.fd, p) } catch {

@@ -62,27 +62,40 @@ extension Engine {
         let resource = TrackedResource(kind: kind, value: value)
         let (supervisor, gc) = withState { ($0.parts.supervisor, $0.parts.gc.open) }
         enum Route { case kept(watching: Bool), gc, releaseNow(runtime: String) }
-        let route = try ledger.withLock { (l: inout ResourceLedger) throws(Errno) -> Route in
-            let armed = supervisor?.state(of: id) != nil
-            if !armed, gc?.contains(id) == true { return .gc }
-            switch try l.track(resource, for: id, armed: armed) {
-            case .kept:
-                let watching = armed && kind == .cgroup && supervisor!.oom.watch(id: id, cgroup: value)
-                return .kept(watching: watching)
+        // An entry can leave the GC list between the look and the append:
+        // then its run is over, and the second look says so.
+        for _ in 0..<2 {
+            let route = try ledger.withLock { (l: inout ResourceLedger) throws(Errno) -> Route in
+                let armed = supervisor?.state(of: id) != nil
+                if !armed, let gc {
+                    // Never waits: the ledger lock is held.
+                    switch gc.placement(of: id) {
+                    case .listed: return .gc
+                    case let .released(runtime): return .releaseNow(runtime: runtime)
+                    case .absent: break
+                    }
+                }
+                switch try l.track(resource, for: id, armed: armed) {
+                case .kept:
+                    let watching = armed && kind == .cgroup && supervisor!.oom.watch(id: id, cgroup: value)
+                    return .kept(watching: watching)
+                case let .releaseNow(runtime):
+                    return .releaseNow(runtime: runtime)
+                }
+            }
+            switch route {
+            case let .kept(watching):
+                if watching { scheduleOOMCheck(id) }
+                return
+            case .gc:
+                if try gc!.appendResource(id: id, resource) { return }
             case let .releaseNow(runtime):
-                return .releaseNow(runtime: runtime)
+                releaseLate(id: id, runtime: runtime, resource)
+                return
             }
         }
-        switch route {
-        case let .kept(watching):
-            if watching { scheduleOOMCheck(id) }
-        case .gc:
-            // The entry may have left the list meanwhile: its run is over.
-            if try gc!.appendResource(id: id, resource) { return }
-            releaseLate(id: id, runtime: "", resource)
-        case let .releaseNow(runtime):
-            releaseLate(id: id, runtime: runtime, resource)
-        }
+        // Left the list and already forgotten: released like a late resource.
+        releaseLate(id: id, runtime: "", resource)
     }
 
     /// A resource tracked after its container's exit was handled: released
@@ -94,8 +107,10 @@ extension Engine {
                 .run(id: id, runtime: runtime, pid: 0, resources: [resource], engineReleased: true)
             guard let failure = outcome.failure else { return }
             do {
-                try self.ensureGC().add(id: id, runtime: runtime, info: PidInfo(pid: 0, ppid: 0, startTime: 0, pstartTime: 0),
-                                        resources: outcome.resources, engineReleased: true, lastError: failure)
+                // Joins the id's entry if the engine added one meanwhile; a
+                // GC entry needs a runtime name (an unknown one: runc's).
+                try self.ensureGC().addLate(id: id, runtime: runtime.isEmpty ? "runc" : runtime,
+                                            resources: outcome.resources, lastError: failure)
             } catch {
                 Log.error("\(id): cannot add to the GC list: \(error); \(resource.kind.name) \(resource.value) may leak")
             }
@@ -129,10 +144,12 @@ extension Engine {
         return gc?.contains(id) == true ? .gc : .none
     }
 
-    /// The GC entry of `id` left the list durably: tell the engine.
-    func gcEntryReleased(_ id: String) {
+    /// The GC entry of `id` left the list durably: tell the engine. A
+    /// resource tracked for it from now on is released at once.
+    func gcEntryReleased(_ id: String, runtime: String) {
         // Runs on a worker, or on the persister when the pool already stopped.
         Log.info("gc: \(id): all resources released")
+        ledger.withLock { $0.exitHandled(id, runtime: runtime) }
         currentHooks().gcDone?(id)
     }
 }

@@ -12,6 +12,10 @@ struct GCEntryTable {
         /// Bumped when the entry is replaced or gains a resource, so the
         /// result of an attempt begun before is not applied to it.
         var epoch: UInt32 = 0
+        /// Bumped only when the entry is replaced (gc_add_container again):
+        /// an attempt superseded by appended resources alone still counts
+        /// for what it released.
+        var replacement: UInt32 = 0
         var inFlight = false
         /// "stuck" was logged once for it.
         var loggedStuck = false

@@ -48,6 +48,7 @@ struct GCList {
         if let old {
             slot.inFlight = old.inFlight
             slot.epoch = old.epoch &+ 1
+            slot.replacement = old.replacement &+ 1
         }
         entries[entry.id] = slot
         pendingRemovals[entry.id] = nil
@@ -100,16 +101,28 @@ struct GCList {
 
     // MARK: schedule
 
-    /// Marks every entry due at `now` in flight and returns it with its
-    /// epoch; also the earliest due time of the others (nil: none waits).
-    mutating func takeDue(now: Int64) -> (due: [(id: String, epoch: UInt32)], earliest: Int64?) {
-        var due: [(id: String, epoch: UInt32)] = []
+    /// An attempt as it began: what the entry was then.
+    struct Attempt: Equatable {
+        let id: String
+        let epoch: UInt32
+        let replacement: UInt32
+    }
+
+    /// Marks entries due at `now` in flight, so that at most `limit` are in
+    /// flight, and returns them; also the earliest due time of the others
+    /// (nil: none waits, or the limit is reached: an attempt's end wakes).
+    mutating func takeDue(now: Int64, limit: Int = .max) -> (due: [Attempt], earliest: Int64?) {
+        var due: [Attempt] = []
         var earliest = Int64.max
+        var inFlight = 0
+        entries.forEachInOrder { if $0.inFlight { inFlight += 1 } }
         entries.forEachInOrder { slot in
             guard !slot.inFlight else { return }
             if slot.nextDueNs <= now {
+                guard inFlight < limit else { return }
+                inFlight += 1
                 slot.inFlight = true
-                due.append((slot.entry.id, slot.epoch))
+                due.append(Attempt(id: slot.entry.id, epoch: slot.epoch, replacement: slot.replacement))
             } else {
                 earliest = min(earliest, slot.nextDueNs)
             }
@@ -133,13 +146,26 @@ struct GCList {
         case failed(attempts: Int, newlyStuck: Bool)
     }
 
-    /// Applies the outcome of the attempt begun at `epoch`: on failure the
-    /// entry keeps what remains, counts the attempt, and backs off.
-    mutating func finishAttempt(_ id: String, epoch: UInt32, outcome: ResourceRelease.Outcome, failure: String?,
-                                now: Int64, options: Options) -> AttemptResult {
+    /// Applies the outcome of `attempt`, which worked on `resources`: on
+    /// failure the entry keeps what remains, counts the attempt, and backs
+    /// off. An attempt superseded by appended resources still removes what
+    /// it released and keeps the engine's hook from running again.
+    mutating func finishAttempt(_ attempt: Attempt, resources: [TrackedResource], outcome: ResourceRelease.Outcome,
+                                failure: String?, now: Int64, options: Options) -> AttemptResult {
+        let id = attempt.id
         guard let slot = entries[id] else { return .gone }
-        guard slot.epoch == epoch else {
+        guard slot.epoch == attempt.epoch else {
+            var record: GCRecord?
+            if slot.replacement == attempt.replacement {
+                var entry = slot.entry
+                let same = { (a: TrackedResource, b: TrackedResource) in a.kind == b.kind && a.value == b.value }
+                let released = resources.filter { r in !outcome.resources.contains { same($0, r) } }
+                entry.resources.removeAll { r in released.contains { same($0, r) } }
+                entry.engineReleased = entry.engineReleased || outcome.engineReleased
+                record = .make(entry)
+            }
             entries.update(id) {
+                if let record { $0.record = record }
                 $0.inFlight = false
                 $0.nextDueNs = now
             }

@@ -19,17 +19,25 @@ final class GarbageCollector: @unchecked Sendable {
         var hooks: @Sendable () -> Hooks
         var options: @Sendable () -> Options
         var releaser: @Sendable (Hooks, Options) -> ResourceRelease
-        /// The entry left the list durably: gc_done.
-        var released: @Sendable (String) -> Void
+        /// The entry (of this runtime) left the list durably: gc_done.
+        var released: @Sendable (_ id: String, _ runtime: String) -> Void
     }
 
     private let lock = ConditionLock()
     /// Guarded by `lock`.
     private var list: GCList
-    /// Guarded by `lock`: removed from the list, but the removal is not
-    /// durable yet (a crash now would restore it) or gc_done has not
-    /// returned: still in GC. The value names the thread running gc_done.
-    private var releasing: [String: pthread_t?] = [:]
+    /// An entry removed from the list whose removal is not durable yet (a
+    /// crash now would restore it) or whose gc_done has not returned: still
+    /// in GC. `token` tells this release from a later one of the same id.
+    private struct Release {
+        let runtime: String
+        let token: UInt64
+        /// The thread running gc_done, once it runs.
+        var deliverer: pthread_t?
+    }
+    /// Guarded by `lock`.
+    private var releasing: [String: Release] = [:]
+    private var releaseTokens: UInt64 = 0
     /// Guarded by `lock`: start_gchandler was called (and no stop since);
     /// the thread itself starts once the list has an entry.
     private var collecting = false
@@ -138,16 +146,53 @@ final class GarbageCollector: @unchecked Sendable {
     func contains(_ id: String) -> Bool {
         lock.withLock {
             if list.contains(id) { return true }
-            guard case let .some(deliverer) = releasing[id] else { return false }
-            guard let deliverer else { return true }
+            guard let release = releasing[id] else { return false }
+            guard let deliverer = release.deliverer else { return true }
             // gc_done itself asking: its own release is delivered.
             if pthread_equal(deliverer, pthread_self()) != 0 { return false }
             let deadline = MonotonicClock.nowNs() + Self.deliveryWaitNs
-            while case .some(.some) = releasing[id], !list.contains(id) {
+            while releasing[id]?.token == release.token, !list.contains(id) {
                 if !lock.wait(untilNs: deadline) { break }
             }
             return list.contains(id) || releasing[id] != nil
         }
+    }
+
+    enum Placement: Equatable {
+        /// In the list: a resource joins the entry.
+        case listed
+        /// Released, gc_done pending: the run is over (of this runtime).
+        case released(runtime: String)
+        case absent
+    }
+
+    /// Where `id` is, without waiting (a caller holding the ledger lock).
+    func placement(of id: String) -> Placement {
+        lock.withLock {
+            if list.contains(id) { return .listed }
+            if let release = releasing[id] { return .released(runtime: release.runtime) }
+            return .absent
+        }
+    }
+
+    /// Resources of an id whose run is over that could not be released:
+    /// they join its entry when there is one (whatever else it holds), else
+    /// a new entry with no process. Durable on return.
+    func addLate(id: String, runtime: String, resources: [TrackedResource], lastError: String) throws(Errno) {
+        let generation = lock.withLock { () -> UInt64 in
+            if list.contains(id) {
+                for r in resources { _ = list.appendResource(r, to: id) }
+            } else {
+                var entry = GCEntry(id: id, runtime: runtime, info: PidInfo(pid: 0, ppid: 0, startTime: 0, pstartTime: 0),
+                                    resources: resources)
+                entry.engineReleased = true
+                entry.lastError = lastError
+                list.add(entry, now: MonotonicClock.nowNs())
+            }
+            wakeCollectorLocked()
+            return persister.markDirty()
+        }
+        try persister.waitDurable(generation)
     }
 
     /// gc_restore: merges entries of the file that the list does not have.
@@ -174,12 +219,15 @@ final class GarbageCollector: @unchecked Sendable {
         WorkerPool.onWorkerThread.set(true)
         lock.lock()
         while !stopping {
-            let (due, earliest) = list.takeDue(now: MonotonicClock.nowNs())
+            // One worker is left for exit handling: hung GC steps (an unmount
+            // in D state) may hold the others, never all of them.
+            let limit = max(1, with.options().workers - 1)
+            let (due, earliest) = list.takeDue(now: MonotonicClock.nowNs(), limit: limit)
             if !due.isEmpty {
                 lock.unlock()
-                for (id, epoch) in due {
-                    let submitted = with.submit(id) { [unowned self] in self.attempt(id, epoch: epoch) }
-                    if !submitted { lock.withLock { list.cancelAttempt(id) } }
+                for attempt in due {
+                    let submitted = with.submit(attempt.id) { [unowned self] in self.attempt(attempt) }
+                    if !submitted { lock.withLock { list.cancelAttempt(attempt.id) } }
                 }
                 lock.lock()
                 continue
@@ -190,7 +238,8 @@ final class GarbageCollector: @unchecked Sendable {
     }
 
     /// One attempt at an entry, on a worker thread.
-    private func attempt(_ id: String, epoch: UInt32) {
+    private func attempt(_ attempt: GCList.Attempt) {
+        let id = attempt.id
         guard let entry = lock.withLock({ list[id] }) else { return }
         let hooks = with.hooks()
         let options = with.options()
@@ -217,27 +266,36 @@ final class GarbageCollector: @unchecked Sendable {
                      engineReleased: entry.engineReleased)
             failure = outcome.failure
         }
-        finish(id, epoch: epoch, outcome: outcome, failure: failure, options: options)
+        finish(attempt, entry: entry, outcome: outcome, failure: failure, options: options)
     }
 
-    private func finish(_ id: String, epoch: UInt32, outcome: ResourceRelease.Outcome, failure: String?, options: Options) {
+    private func finish(_ attempt: GCList.Attempt, entry: GCEntry, outcome: ResourceRelease.Outcome,
+                        failure: String?, options: Options) {
+        let id = attempt.id
         lock.withLock {
-            switch list.finishAttempt(id, epoch: epoch, outcome: outcome, failure: failure,
+            // An attempt ended: the collector may start another (in-flight limit).
+            defer { lock.broadcast() }
+            switch list.finishAttempt(attempt, resources: entry.resources, outcome: outcome, failure: failure,
                                       now: MonotonicClock.nowNs(), options: options) {
             case .gone:
                 return
             case .superseded:
                 lock.broadcast()
             case .released:
-                releasing[id] = .some(nil)
+                releaseTokens += 1
+                let token = releaseTokens, runtime = entry.runtime
+                releasing[id] = Release(runtime: runtime, token: token)
                 let generation = persister.markDirty()
                 list.remove(id, generation: generation)
                 persister.afterDurable(generation) { [self] in
                     let deliver: WorkerPool.Job = {
-                        self.lock.withLock { self.releasing[id] = pthread_self() }
-                        self.with.released(id)
                         self.lock.withLock {
-                            self.releasing[id] = nil
+                            if self.releasing[id]?.token == token { self.releasing[id]!.deliverer = pthread_self() }
+                        }
+                        self.with.released(id, runtime)
+                        self.lock.withLock {
+                            // A later release of the same id keeps its own marker.
+                            if self.releasing[id]?.token == token { self.releasing[id] = nil }
                             self.lock.broadcast()
                         }
                     }

@@ -149,7 +149,7 @@ extension Engine {
             hooks: { [unowned self] in self.currentHooks() },
             options: { [unowned self] in self.currentOptions() },
             releaser: { [unowned self] hooks, options in self.releaser(hooks: hooks, options: options) },
-            released: { [unowned self] id in self.gcEntryReleased(id) })
+            released: { [unowned self] id, runtime in self.gcEntryReleased(id, runtime: runtime) })
     }
 
     public func startGC() throws(Errno) {

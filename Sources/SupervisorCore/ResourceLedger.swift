@@ -19,10 +19,13 @@ struct ResourceLedger {
     /// Ids in `pending` that no monitor is armed for (bounded).
     private var unarmed: Set<String> = []
     /// Ids whose exit was handled, with their runtime (a late RUNTIME
-    /// resource needs it); oldest first in `finishedOrder` (a ring).
-    private var finished: [String: String] = [:]
-    private var finishedOrder: [String] = []
+    /// resource needs it) and the sequence number of that exit; the ring
+    /// `finishedOrder` holds (id, sequence) oldest first, so an id handled
+    /// again (or forgotten) leaves only a stale ring slot behind.
+    private var finished: [String: (runtime: String, sequence: UInt64)] = [:]
+    private var finishedOrder: [(id: String, sequence: UInt64)] = []
     private var finishedHead = 0
+    private var sequence: UInt64 = 0
 
     enum Placement: Equatable {
         /// Kept for the armed run (or the next arm).
@@ -37,7 +40,7 @@ struct ResourceLedger {
             pending[id, default: []].append(resource)
             return .kept
         }
-        if let runtime = finished[id] { return .releaseNow(runtime: runtime) }
+        if let runtime = finished[id]?.runtime { return .releaseNow(runtime: runtime) }
         if !unarmed.contains(id) && unarmed.count >= Self.maxUnarmedIDs { throw Errno.noSpace }
         if pending[id, default: []].count >= Self.maxPerUnarmedID { throw Errno.noSpace }
         pending[id, default: []].append(resource)
@@ -66,16 +69,20 @@ struct ResourceLedger {
 
     /// The exit of `id` is handled: late resources are released at once.
     mutating func exitHandled(_ id: String, runtime: String) {
-        if finished.updateValue(runtime, forKey: id) != nil { return }
-        if finishedOrder.count < Self.rememberedExits {
-            finishedOrder.append(id)
-            return
+        sequence += 1
+        finished[id] = (runtime, sequence)
+        finishedOrder.append((id, sequence))
+        // The oldest remembered exits are forgotten past the bound; ring
+        // slots of ids handled again (or forgotten) since are skipped.
+        while finished.count > Self.rememberedExits {
+            let oldest = finishedOrder[finishedHead]
+            finishedHead += 1
+            if finished[oldest.id]?.sequence == oldest.sequence { finished[oldest.id] = nil }
         }
-        // The ring is full: the oldest remembered exit is forgotten.
-        let oldest = finishedOrder[finishedHead]
-        if finished[oldest] != nil && oldest != id { finished[oldest] = nil }
-        finishedOrder[finishedHead] = id
-        finishedHead = (finishedHead + 1) % Self.rememberedExits
+        if finishedOrder.count - finishedHead > 2 * Self.rememberedExits {
+            finishedOrder = finishedOrder[finishedHead...].filter { finished[$0.id]?.sequence == $0.sequence }
+            finishedHead = 0
+        }
     }
 
     /// `id` was armed again or entered the GC list.

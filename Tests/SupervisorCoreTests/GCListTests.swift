@@ -16,6 +16,18 @@ import Testing
         ResourceRelease.Outcome(resources: resources, engineReleased: false, failure: "busy")
     }
 
+    @Test func attemptsInFlightAreLimited() {
+        var l = GCList()
+        for id in ["a", "b", "c"] { l.add(entry(id), now: 0) }
+        let first = l.takeDue(now: 0, limit: 2)
+        #expect(first.due.map(\.id) == ["a", "b"])
+        let none = l.takeDue(now: 0, limit: 2)
+        #expect(none.due.isEmpty)
+        l.cancelAttempt("a")
+        let next = l.takeDue(now: 0, limit: 2)
+        #expect(next.due.map(\.id) == ["a"])          // "c" waits while two are in flight
+    }
+
     @Test func dueEntriesAreTakenOnceInInsertionOrder() {
         var l = GCList()
         l.add(entry("a"), now: 10)
@@ -40,7 +52,7 @@ import Testing
         var l = GCList()
         l.add(entry("a", [mount, path]), now: 0)
         var due = l.takeDue(now: 0).due[0]
-        let r3 = l.finishAttempt("a", epoch: due.epoch, outcome: failed([mount]), failure: "busy", now: 0, options: options)
+        let r3 = l.finishAttempt(due, resources: [], outcome: failed([mount]), failure: "busy", now: 0, options: options)
         #expect(r3 == .failed(attempts: 1, newlyStuck: false))
         var slot = l.entries["a"]!
         #expect(slot.entry.resources == [mount])
@@ -48,7 +60,7 @@ import Testing
         #expect((80_000_000...120_000_000).contains(slot.nextDueNs))   // 100 ms ± 20%
         for attempt in 2...4 {
             due = l.takeDue(now: Int64.max / 2).due[0]
-            _ = l.finishAttempt("a", epoch: due.epoch, outcome: failed([mount]), failure: "busy", now: 0, options: options)
+            _ = l.finishAttempt(due, resources: [], outcome: failed([mount]), failure: "busy", now: 0, options: options)
             slot = l.entries["a"]!
             #expect(slot.entry.attempts == attempt)
             #expect(slot.nextDueNs <= 400_000_000)                       // capped
@@ -63,7 +75,7 @@ import Testing
         var results: [GCList.AttemptResult] = []
         for _ in 0..<3 {
             let due = l.takeDue(now: Int64.max / 2).due[0]
-            results.append(l.finishAttempt("a", epoch: due.epoch, outcome: failed([]), failure: "x", now: 0, options: options))
+            results.append(l.finishAttempt(due, resources: [], outcome: failed([]), failure: "x", now: 0, options: options))
         }
         #expect(results == [.failed(attempts: 1, newlyStuck: false), .failed(attempts: 2, newlyStuck: true),
                             .failed(attempts: 3, newlyStuck: false)])
@@ -77,26 +89,37 @@ import Testing
         #expect(l.entries["a"]!.entry.resources == [mount, path])
         #expect(l.entries["a"]!.inFlight)                   // still one attempt at a time
         let ok = ResourceRelease.Outcome(resources: [], engineReleased: true, failure: nil)
-        let r4 = l.finishAttempt("a", epoch: due.epoch, outcome: ok, failure: nil, now: 7, options: Options())
+        let r4 = l.finishAttempt(due, resources: [], outcome: ok, failure: nil, now: 7, options: Options())
         #expect(r4 == .superseded)
         #expect(l.contains("a"))
         let r5 = l.takeDue(now: 7).due.map(\.id)
         #expect(r5 == ["a"])  // attempted again at once
     }
 
-    @Test func aResourceAddedDuringAnAttemptSupersedesIt() {
+    @Test func aResourceAddedDuringAnAttemptSupersedesItButKeepsWhatItReleased() {
         var l = GCList()
-        l.add(entry("a"), now: 0)
+        l.add(entry("a", [mount]), now: 0)
+        let first = l.takeDue(now: 0).due[0]
+        let appended = l.appendResource(path, to: "a")
+        #expect(appended)
+        // The attempt released the mount and the engine's hook succeeded.
+        let done = ResourceRelease.Outcome(resources: [], engineReleased: true, failure: nil)
+        let r0 = l.finishAttempt(first, resources: [mount], outcome: done, failure: nil, now: 0, options: Options())
+        #expect(r0 == .superseded)
+        #expect(l["a"]?.resources == [path])
+        #expect(l["a"]?.engineReleased == true)
+        _ = l.takeDue(now: 0)
+        l.cancelAttempt("a")
         let due = l.takeDue(now: 0).due[0]
         let r6 = l.appendResource(path, to: "a")
         #expect(r6)
         let r7 = l.appendResource(path, to: "nobody")
         #expect(!r7)
         let ok = ResourceRelease.Outcome(resources: [], engineReleased: true, failure: nil)
-        let r8 = l.finishAttempt("a", epoch: due.epoch, outcome: ok, failure: nil, now: 0, options: Options())
+        let r8 = l.finishAttempt(due, resources: [], outcome: ok, failure: nil, now: 0, options: Options())
         #expect(r8 == .superseded)
         let again = l.takeDue(now: 0).due[0]
-        let r9 = l.finishAttempt("a", epoch: again.epoch, outcome: ok, failure: nil, now: 0, options: Options())
+        let r9 = l.finishAttempt(again, resources: [], outcome: ok, failure: nil, now: 0, options: Options())
         #expect(r9 == .released)
     }
 

@@ -61,7 +61,7 @@ import Testing
         try GarbageCollector(rootDir: dir.path, .init(
             submit: { _, _ in false }, hooks: { Hooks() }, options: { Options() },
             releaser: { hooks, options in ResourceRelease(cleaner: BuiltinCleaner(), hooks: hooks, options: options) },
-            released: { _ in }))
+            released: { _, _ in }))
     }
 
     @Test func aDamagedFileIsKeptAsideAndTheListStarts() throws {

@@ -42,4 +42,17 @@ import Testing
         #expect(try l.track(path, for: "c0", armed: false) == .kept)
         #expect(try l.track(path, for: "c1", armed: false) == .releaseNow(runtime: "runc"))
     }
+
+    @Test func anIdHandledManyTimesIsRememberedOnce() throws {
+        var l = ResourceLedger()
+        for _ in 0..<(3 * ResourceLedger.rememberedExits) {
+            l.exitHandled("busy", runtime: "runc")
+            l.armed("busy")
+        }
+        l.exitHandled("busy", runtime: "runc")
+        l.exitHandled("other", runtime: "kata")
+        #expect(l.rememberedExitCount == 2)
+        #expect(try l.track(path, for: "busy", armed: false) == .releaseNow(runtime: "runc"))
+        #expect(try l.track(path, for: "other", armed: false) == .releaseNow(runtime: "kata"))
+    }
 }
