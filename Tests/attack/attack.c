@@ -35,7 +35,7 @@ typedef struct {
     int call;
     atomic_bool entered;
 } hook_gate;
-static hook_gate gate_clean, gate_gcdone, gate_alive;
+static hook_gate gate_clean, gate_gcdone, gate_alive, gate_stopped;
 
 static void hold(hook_gate *h, int n)
 {
@@ -73,6 +73,7 @@ static void (*stopped_extra)(const char *id);
 static void h_stopped(void *ctx, const char *id, int pid, int code)
 {
     (void)ctx;
+    hold(&gate_stopped, tu_events_total(ev_stop) + 1);
     if (stopped_extra) stopped_extra(id);
     tu_events_record(ev_stop, id, pid, code);
 }
@@ -106,7 +107,7 @@ static void h_log(void *ctx, int level, const char *msg)
     snprintf(log_ring[log_n % LOGS], sizeof log_ring[0], "%d %s", level, msg);
     log_n++;
     pthread_mutex_unlock(&log_mu);
-    if (level <= 4) tu_log("lib log %d: %s", level, msg);
+    if (level <= 4 || getenv("ATK_VERBOSE")) tu_log("lib log %d: %s", level, msg);
 }
 
 static int log_matches(const char *needle)
@@ -126,6 +127,7 @@ static void install(bool with_alive, bool with_clean)
         ev_gcdone = tu_events_new();
         ev_oom = tu_events_new();
     }
+    if (getenv("ATK_VERBOSE")) ASSERT_OK(supervisor_set_option("log_level", "debug"));
     supervisor_engine_ops_t ops;
     memset(&ops, 0, sizeof ops);
     ops.struct_size = sizeof ops;
@@ -656,7 +658,7 @@ TEST(hooks_call_api_during_shutdown)
 
 /* Held: set_option("root_dir") while new_gchandler loads a 60,000-entry
  * garbage.json: 0 only before the load began, EBUSY from then on, never a
- * crash; the list loaded is the first root's. */
+ * crash; the list loaded is complete. */
 static void *load_thread(void *p)
 {
     *(int *)p = new_gchandler() == 0 ? 1 : -errno;
@@ -685,7 +687,7 @@ TEST(root_dir_busy_while_loading)
     pthread_create(&t, NULL, load_thread, &result);
     while (__atomic_load_n(&result, __ATOMIC_ACQUIRE) == 0) {
         errno = 0;
-        int r = supervisor_set_option("root_dir", (ok + busy) % 2 ? other : root);
+        int r = supervisor_set_option("root_dir", root);
         if (r == 0) { ok++; if (busy) ok_after_busy++; }
         else if (errno == EBUSY) busy++;
         else other_err++;
@@ -703,7 +705,9 @@ TEST(root_dir_busy_while_loading)
     yajl_val gcl = tu_json_get(v, "gc");
     size_t listed = gcl && YAJL_IS_ARRAY(gcl) ? gcl->u.array.len : 0;
     tu_log("root_dir %s, %zu entries", rd ? rd : "?", listed);
-    ASSERT_EQ(listed, (size_t)(ok % 2 ? 0 : n));
+    ASSERT_STREQ(rd, root);
+    ASSERT_EQ(listed, (size_t)n);
+    ASSERT_MSG(busy > 0, "the load was never seen in progress (%d ok)", ok);
     yajl_tree_free(v);
     ASSERT_OK(supervisor_shutdown());
     ASSERT_OK(supervisor_set_option("root_dir", other));
@@ -807,7 +811,9 @@ TEST(track_during_exit_released_once)
     ASSERT(tu_events_wait(ev_stop, id2, 1, WAIT_MS));
     ASSERT_MSG(tu_events_wait(ev_gcdone, id2, 1, WAIT_MS), "no gc_done for %s", id2);
     ASSERT_MSG(!tu_exists(e1) && !tu_exists(e2), "e1/e2 left after gc_done");
-    ASSERT_EQ(atomic_load(&clean_calls), 3);
+    /* 3, or 4 when the GC attempt overlapped the append (see
+     * gc_clean_hook_rerun_after_append). */
+    ASSERT(atomic_load(&clean_calls) >= 3);
     tu_reap(shim, WAIT_MS, &st);
     ASSERT_OK(supervisor_shutdown());
 }
@@ -956,7 +962,87 @@ TEST(cgroup_tracked_for_two_ids)
     ASSERT(fds <= fds0);
 }
 
+
+/* DEFECT (GC/ledger): a late resource whose release fails replaces the id's
+ * GC entry instead of joining it. Containers.swift releaseLate calls
+ * GarbageCollector.add(id:, info: PidInfo(0,0,0,0), engineReleased: true);
+ * GCList.add keeps the new entry's info and engineReleased. An entry the
+ * engine added meanwhile (gc_add_container with a live pid) loses its pid
+ * (never SIGKILLed) and its clean_resource (never called), yet gc_done is
+ * reported. Held open: container_stopped of the exit (the late release job
+ * queues behind it); the late PATH release fails once (failpoint).
+ * Expected: the late resource is appended to the engine's entry: the pid is
+ * killed and clean_resource runs before gc_done. */
+TEST(gc_late_release_overwrites_entry)
+{
+    setenv("SUPERVISOR_FAILPOINTS", "clean.path=error*1", 1);
+    char *root = tu_setup_root("atk-lateow");
+    gate_arm(&gate_stopped, 1);
+    install(false, true);
+    ASSERT_OK(new_supervisor());
+    ASSERT_OK(new_gchandler());
+    ASSERT_OK(start_gchandler());
+    char id[64];
+    snprintf(id, sizeof id, "atk-lateow-%d", (int)getpid());
+    pid_t shim = arm_and_exit(root, id, 0);
+    ASSERT_MSG(tu_poll_until(entered, &gate_stopped, WAIT_MS), "no container_stopped");
+    ASSERT_EQ(atomic_load(&clean_calls), 1);
+    char *base = tu_mkdtemp("atk-lateow-res");
+    char *dir = make_dir_with_file(base, "late");
+    ASSERT_OK(supervisor_track_resource(id, SUPERVISOR_RES_PATH, dir));
+    pid_t child = tu_spawn_paused();
+    pid_ppid_info_t info = { child, 0, 0, 0 };
+    ASSERT(tu_proc_start_time(child, &info.start_time));
+    ASSERT_OK(gc_add_container(id, "runc", &info));
+    if (getenv("ATK_VERBOSE")) { char *j = tu_read_file(tu_path_join(root, "garbage.json"), NULL); tu_log("before: %s", j); }
+    tu_gate_open(&gate_stopped.g);
+    bool done = tu_events_wait(ev_gcdone, id, 1, WAIT_MS);
+    tu_sleep_ms(100);
+    bool alive = tu_proc_running(child);
+    int cleans = atomic_load(&clean_calls);
+    int st;
+    tu_reap(shim, WAIT_MS, &st);
+    tu_kill_reap(child);
+    ASSERT_MSG(done, "no gc_done for %s", id);
+    ASSERT_MSG(!alive && cleans >= 2,
+               "DEFECT: gc_done(%s) with its GC entry's process %d %s and clean_resource called %d time(s) "
+               "(once for the exit; the GC entry's never): the late release replaced the entry",
+               id, (int)child, alive ? "still alive (never killed)" : "killed", cleans);
+    ASSERT_OK(supervisor_shutdown());
+}
+
+/* DEFECT (GC, low): clean_resource runs again after it returned 0 when a
+ * resource is appended to the entry during the attempt: the attempt is
+ * "superseded" (GCList.finishAttempt) and its whole outcome dropped,
+ * engineReleased included; the next attempt calls the hook again.
+ * ResourceRelease: "The hook's success is remembered (and persisted) so it
+ * is not run again". Expected: 1 call. */
+TEST(gc_clean_hook_rerun_after_append)
+{
+    tu_setup_root("atk-rerun");
+    gate_arm(&gate_clean, 1);
+    install(false, true);
+    ASSERT_OK(new_gchandler());
+    ASSERT_OK(start_gchandler());
+    char id[64];
+    snprintf(id, sizeof id, "atk-rerun-%d", (int)getpid());
+    pid_ppid_info_t info = tu_dead_info();
+    ASSERT_OK(gc_add_container(id, "runc", &info));
+    ASSERT(tu_poll_until(entered, &gate_clean, WAIT_MS));
+    char *base = tu_mkdtemp("atk-rerun-res");
+    char *dir = make_dir_with_file(base, "late");
+    ASSERT_OK(supervisor_track_resource(id, SUPERVISOR_RES_PATH, dir));
+    tu_gate_open(&gate_clean.g);
+    ASSERT(tu_events_wait(ev_gcdone, id, 1, WAIT_MS));
+    ASSERT(!tu_exists(dir));
+    ASSERT_MSG(atomic_load(&clean_calls) == 1,
+               "DEFECT: clean_resource(%s) called %d times; it returned 0 the first time", id, atomic_load(&clean_calls));
+    ASSERT_OK(supervisor_shutdown());
+}
+
 static const tu_case cases[] = {
+    TU_CASE(gc_late_release_overwrites_entry),
+    TU_CASE(gc_clean_hook_rerun_after_append),
     TU_CASE(gc_track_while_gc_done_runs),
     TU_CASE(gc_readd_state_during_delivery),
     TU_CASE(shutdown_keeps_armed_resources),
