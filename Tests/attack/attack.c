@@ -1040,7 +1040,45 @@ TEST(gc_clean_hook_rerun_after_append)
     ASSERT_OK(supervisor_shutdown());
 }
 
+/* DEFECT (ledger, medium): the ring of handled exits (ResourceLedger
+ * finishedOrder) gets one slot per handled exit, not per id: an id re-armed
+ * and exited again is appended again (forgetExit removed it from the map,
+ * not from the ring). After 4096 exits of one restarting id, the next exit
+ * of another id evicts the oldest slot, which names the restarting id, and
+ * `finished[A] = nil` forgets A although its exit was handled a moment ago.
+ * A resource tracked for A after that is then "never armed": kept (and
+ * discarded at shutdown) instead of released at once. Header: "the last
+ * 4096 such ids are remembered: released at once". iSulad restarts a
+ * container under the same id. Expected: the late directory is removed. */
+TEST(late_track_after_many_restarts)
+{
+    char *root = setup("atk-ring", false, false);
+    char a[64], b[64];
+    snprintf(a, sizeof a, "atk-ring-a-%d", (int)getpid());
+    snprintf(b, sizeof b, "atk-ring-b-%d", (int)getpid());
+    const int restarts = getenv("ATK_RESTARTS") ? atoi(getenv("ATK_RESTARTS")) : 4096;
+    for (int i = 0; i < restarts; i++) {
+        pid_t shim = arm_and_exit(root, a, 0);
+        ASSERT_MSG(tu_events_wait(ev_stop, a, i + 1, WAIT_MS), "restart %d: no stop", i);
+        int st;
+        ASSERT(tu_reap(shim, WAIT_MS, &st));
+    }
+    pid_t shim = arm_and_exit(root, b, 0);
+    ASSERT(tu_events_wait(ev_stop, b, 1, WAIT_MS));
+    int st;
+    ASSERT(tu_reap(shim, WAIT_MS, &st));
+    /* A's exit is the second most recent one handled. */
+    char *base = tu_mkdtemp("atk-ring-res");
+    char *dir = make_dir_with_file(base, "late");
+    ASSERT_OK(supervisor_track_resource(a, SUPERVISOR_RES_PATH, dir));
+    bool released = tu_poll_until(gone, dir, 3000);
+    ASSERT_MSG(released, "DEFECT: %s tracked for %s after its exit (the 2nd most recent handled, after %d restarts "
+               "under that id) was kept as 'never armed' instead of released at once", dir, a, restarts);
+    ASSERT_OK(supervisor_shutdown());
+}
+
 static const tu_case cases[] = {
+    TU_CASE(late_track_after_many_restarts),
     TU_CASE(gc_late_release_overwrites_entry),
     TU_CASE(gc_clean_hook_rerun_after_append),
     TU_CASE(gc_track_while_gc_done_runs),
