@@ -78,10 +78,17 @@ static void h_stopped(void *ctx, const char *id, int pid, int code)
     tu_events_record(ev_stop, id, pid, code);
 }
 
+static atomic_int gcdone_self_true, gcdone_self_slow;
+static atomic_bool gcdone_check_self;
 static void h_gcdone(void *ctx, const char *id)
 {
     (void)ctx;
     hold(&gate_gcdone, atomic_fetch_add(&gcdone_calls, 1) + 1);
+    if (atomic_load(&gcdone_check_self)) {
+        long long t0 = tu_now_ms();
+        if (gc_is_gc_progress(id)) atomic_fetch_add(&gcdone_self_true, 1);
+        if (tu_now_ms() - t0 >= 50) atomic_fetch_add(&gcdone_self_slow, 1);
+    }
     tu_events_record(ev_gcdone, id, 0, 0);
     atomic_fetch_add(&gcdone_returned, 1); /* last: "gc_done has returned" */
 }
@@ -1077,7 +1084,64 @@ TEST(late_track_after_many_restarts)
     ASSERT_OK(supervisor_shutdown());
 }
 
+/* Held: gc_restore in a loop while 300 entries are added and released from
+ * two threads: every id gets exactly one gc_done (none resurrected by a
+ * restore reading the file before a removal was durable), the list ends
+ * empty; gc_is_gc_progress(id) inside gc_done is false at once. */
+static atomic_bool restore_stop;
+static atomic_int restore_calls, restore_fail;
+static void *restore_loop(void *p)
+{
+    (void)p;
+    while (!atomic_load(&restore_stop)) {
+        if (gc_restore() != 0) atomic_fetch_add(&restore_fail, 1);
+        atomic_fetch_add(&restore_calls, 1);
+    }
+    return NULL;
+}
+static void *adder(void *p)
+{
+    int base = (int)(intptr_t)p;
+    for (int i = 0; i < 150; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "atk-rst-%d-%d", (int)getpid(), base + i);
+        pid_ppid_info_t info = { 0, 0, 0, 0 };
+        if (gc_add_container(id, "runc", &info) != 0) FAIL("gc_add_container(%s): %s", id, strerror(errno));
+    }
+    return NULL;
+}
+
+TEST(gc_restore_while_releasing)
+{
+    char *root = tu_setup_root("atk-rst");
+    install(false, true);
+    atomic_store(&gcdone_check_self, true);
+    ASSERT_OK(new_gchandler());
+    ASSERT_OK(start_gchandler());
+    pthread_t r, a1, a2;
+    pthread_create(&r, NULL, restore_loop, NULL);
+    pthread_create(&a1, NULL, adder, (void *)(intptr_t)0);
+    pthread_create(&a2, NULL, adder, (void *)(intptr_t)1000);
+    pthread_join(a1, NULL);
+    pthread_join(a2, NULL);
+    bool all = tu_events_wait_total(ev_gcdone, 300, WAIT_MS);
+    tu_sleep_ms(300); /* negative window: a resurrected entry would be released again */
+    atomic_store(&restore_stop, true);
+    pthread_join(r, NULL);
+    tu_log("%d gc_restore calls (%d failed), %d gc_done, %d keys", atomic_load(&restore_calls),
+           atomic_load(&restore_fail), tu_events_total(ev_gcdone), tu_events_keys(ev_gcdone));
+    ASSERT(all);
+    ASSERT_EQ(atomic_load(&restore_fail), 0);
+    ASSERT_EQ(tu_events_keys(ev_gcdone), 300);
+    ASSERT_EQ(tu_events_total(ev_gcdone), 300);
+    ASSERT_EQ(atomic_load(&gcdone_self_true), 0);
+    ASSERT_EQ(atomic_load(&gcdone_self_slow), 0);
+    ASSERT_OK(supervisor_shutdown());
+    ASSERT_EQ(tu_garbage_count(root), 0);
+}
+
 static const tu_case cases[] = {
+    TU_CASE(gc_restore_while_releasing),
     TU_CASE(late_track_after_many_restarts),
     TU_CASE(gc_late_release_overwrites_entry),
     TU_CASE(gc_clean_hook_rerun_after_append),
