@@ -60,9 +60,17 @@ static int h_alive(void *ctx, const char *id, const char *rt, int pid, unsigned 
     return 0;
 }
 
+static tu_gate hang_gate;
+static const char *hang_prefix;
+static atomic_int hang_entered;
 static int h_clean(void *ctx, const char *id, const char *rt, int pid)
 {
     (void)ctx; (void)id; (void)rt; (void)pid;
+    if (hang_prefix && strncmp(id, hang_prefix, strlen(hang_prefix)) == 0) {
+        atomic_fetch_add(&hang_entered, 1);
+        tu_gate_wait(&hang_gate, 20000); /* a hung step: an engine hook stuck on a busy resource */
+        return 0;
+    }
     int n = atomic_fetch_add(&clean_calls, 1) + 1;
     hold(&gate_clean, n);
     return n <= atomic_load(&clean_fail_calls) ? -1 : 0;
@@ -1140,7 +1148,51 @@ TEST(gc_restore_while_releasing)
     ASSERT_EQ(tu_garbage_count(root), 0);
 }
 
+/* DEFECT (GC/pool, medium): as many hung GC steps as there are workers stop
+ * all exit handling. GC attempts and exits share the bounded pool
+ * (WorkerPool, `workers`); a step that hangs (a clean_resource hook or an
+ * umount2 in D state) holds its worker with no deadline, so with `workers`
+ * such entries no exit is handled and no container_stopped is delivered.
+ * SPEC 4: "One entry's hung step never blocks the others." Here workers = 2,
+ * two GC entries hang in clean_resource, then a container exits.
+ * Expected: its container_stopped within seconds. */
+TEST(gc_hung_entries_starve_exits)
+{
+    char *root = tu_setup_root("atk-hung");
+    ASSERT_OK(supervisor_set_option("workers", "2"));
+    tu_gate_init(&hang_gate);
+    hang_prefix = "atk-hung-gc-";
+    install(false, true);
+    ASSERT_OK(new_supervisor());
+    ASSERT_OK(new_gchandler());
+    ASSERT_OK(start_gchandler());
+    for (int i = 0; i < 2; i++) {
+        char gid[64];
+        snprintf(gid, sizeof gid, "atk-hung-gc-%d-%d", (int)getpid(), i);
+        pid_ppid_info_t info = tu_dead_info();
+        ASSERT_OK(gc_add_container(gid, "runc", &info));
+    }
+    long long dl = tu_now_ms() + WAIT_MS;
+    while (atomic_load(&hang_entered) < 2 && tu_now_ms() < dl) tu_sleep_ms(1);
+    ASSERT_EQ(atomic_load(&hang_entered), 2);
+    char id[64];
+    snprintf(id, sizeof id, "atk-hung-%d", (int)getpid());
+    pid_t shim = arm_and_exit(root, id, 5);
+    long long t0 = tu_now_ms();
+    bool stopped = tu_events_wait(ev_stop, id, 1, 3000);
+    long long waited = tu_now_ms() - t0;
+    tu_gate_open(&hang_gate);
+    bool later = tu_events_wait(ev_stop, id, 1, WAIT_MS);
+    int st;
+    tu_reap(shim, WAIT_MS, &st);
+    ASSERT(later);
+    ASSERT_MSG(stopped, "DEFECT: container_stopped(%s) not delivered within %lld ms while 2 GC entries hang "
+               "(workers = 2); it came only after the hung steps returned", id, waited);
+    ASSERT_OK(supervisor_shutdown());
+}
+
 static const tu_case cases[] = {
+    TU_CASE(gc_hung_entries_starve_exits),
     TU_CASE(gc_restore_while_releasing),
     TU_CASE(late_track_after_many_restarts),
     TU_CASE(gc_late_release_overwrites_entry),
