@@ -102,11 +102,13 @@ static void h_gcdone(void *ctx, const char *id)
 }
 
 /* container_oom recorded with the order relative to container_stopped. */
-static atomic_int oom_before_stop;
+static atomic_int oom_before_stop, oom_not_growing;
+static atomic_ullong oom_last;
 static void h_oom(void *ctx, const char *id, unsigned long long kills)
 {
     (void)ctx;
     if (tu_events_count(ev_stop, id) == 0) atomic_fetch_add(&oom_before_stop, 1);
+    if (kills <= atomic_exchange(&oom_last, kills)) atomic_fetch_add(&oom_not_growing, 1);
     tu_events_record(ev_oom, id, 0, (int)kills);
 }
 
@@ -1191,7 +1193,44 @@ TEST(gc_hung_entries_starve_exits)
     ASSERT_OK(supervisor_shutdown());
 }
 
+/* Held: 6 real OOM kills in a watched v1 cgroup, the last one racing the
+ * exit (the fake shim writes 137 right after it): every report grows, the
+ * last one before container_stopped says 6, none comes after. */
+TEST(oom_many_kills_racing_exit)
+{
+    require_memcg();
+    char *root = setup("atk-oommany", false, false);
+    char id[64], rel[64];
+    snprintf(id, sizeof id, "atk-oommany-%d", (int)getpid());
+    snprintf(rel, sizeof rel, "sup-atk-oommany-%d", (int)getpid());
+    memcg_make(rel);
+    pid_ppid_info_t info = tu_dead_info();
+    char *fifo = tu_arm_monitor(root, id, &info, "runc");
+    ASSERT_OK(supervisor_track_resource(id, SUPERVISOR_RES_CGROUP, rel));
+    for (int i = 0; i < 5; i++)
+        if (!oom_kill_once(rel)) { memcg_remove(rel); FAIL("kill %d: no OOM kill", i); }
+    bool k6 = oom_kill_once(rel);
+    pid_t shim = tu_spawn_fake_shim(fifo, 137, sizeof(int));
+    long long kills = memcg_oom_kill(rel);
+    ASSERT(tu_events_wait(ev_stop, id, 1, WAIT_MS));
+    tu_sleep_ms(300); /* negative window: no container_oom after the stop */
+    int pid, last = -1;
+    tu_events_last(ev_oom, id, &pid, &last);
+    int n = tu_events_count(ev_oom, id);
+    tu_log("cgroup oom_kill %lld; %d container_oom, last %d; %d before the stop; %d not growing",
+           kills, n, last, atomic_load(&oom_before_stop), atomic_load(&oom_not_growing));
+    int st;
+    tu_reap(shim, WAIT_MS, &st);
+    if (!tu_poll_until(memcg_gone, rel, WAIT_MS)) { memcg_remove(rel); FAIL("cgroup left"); }
+    ASSERT(k6 && kills == 6);
+    ASSERT_EQ(last, 6);
+    ASSERT_EQ(atomic_load(&oom_before_stop), n);
+    ASSERT_EQ(atomic_load(&oom_not_growing), 0);
+    ASSERT_OK(supervisor_shutdown());
+}
+
 static const tu_case cases[] = {
+    TU_CASE(oom_many_kills_racing_exit),
     TU_CASE(gc_hung_entries_starve_exits),
     TU_CASE(gc_restore_while_releasing),
     TU_CASE(late_track_after_many_restarts),
