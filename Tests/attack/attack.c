@@ -117,9 +117,18 @@ static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static char log_ring[LOGS][400];
 static int log_n;
 
+static atomic_int log_sd_state; /* 1 armed, 2 calling, 3 returned */
+static int log_sd_rc, log_sd_errno;
 static void h_log(void *ctx, int level, const char *msg)
 {
     (void)ctx;
+    if (atomic_load(&log_sd_state) == 1 && strstr(msg, "atk-log-trigger")) {
+        atomic_store(&log_sd_state, 2);
+        errno = 0;
+        log_sd_rc = supervisor_shutdown();
+        log_sd_errno = errno;
+        atomic_store(&log_sd_state, 3);
+    }
     pthread_mutex_lock(&log_mu);
     snprintf(log_ring[log_n % LOGS], sizeof log_ring[0], "%d %s", level, msg);
     log_n++;
@@ -1229,7 +1238,36 @@ TEST(oom_many_kills_racing_exit)
     ASSERT_OK(supervisor_shutdown());
 }
 
+/* DEFECT (hooks, low): the log hook may call supervisor_shutdown and it
+ * runs: the log thread (HookLogQueue, "supv-log") is not marked as a
+ * library thread, so shutdown does not fail with EDEADLK as the header
+ * says for every hook; it shuts the engine down from inside the hook and
+ * ends by joining the log thread from itself (Log.flush). Expected: -1 with
+ * EDEADLK, the engine still running. */
+static bool log_sd_returned(void *p) { (void)p; return atomic_load(&log_sd_state) == 3; }
+
+TEST(log_hook_calls_shutdown)
+{
+    char *root = setup("atk-logsd", false, false);
+    char id[64];
+    snprintf(id, sizeof id, "atk-logsd-%d", (int)getpid());
+    pid_ppid_info_t info = tu_dead_info();
+    free(tu_arm_monitor(root, id, &info, "runc"));
+    atomic_store(&log_sd_state, 1);
+    ASSERT_FAILS(supervisor_set_option("atk-log-trigger", "1"), EINVAL);
+    bool returned = tu_poll_until(log_sd_returned, NULL, 5000);
+    supervisor_state_t state = supervisor_container_state(id);
+    tu_log("supervisor_shutdown from the log hook: %s, rc %d errno %d; %s afterwards state %d",
+           returned ? "returned" : "HUNG", log_sd_rc, log_sd_errno, id, (int)state);
+    ASSERT_MSG(returned, "DEFECT: supervisor_shutdown called from the log hook never returned");
+    ASSERT_MSG(log_sd_rc == -1 && log_sd_errno == EDEADLK,
+               "DEFECT: supervisor_shutdown from the log hook returned %d/%d (want -1/EDEADLK); "
+               "the monitor of %s is now state %d", log_sd_rc, log_sd_errno, id, (int)state);
+    ASSERT_OK(supervisor_shutdown());
+}
+
 static const tu_case cases[] = {
+    TU_CASE(log_hook_calls_shutdown),
     TU_CASE(oom_many_kills_racing_exit),
     TU_CASE(gc_hung_entries_starve_exits),
     TU_CASE(gc_restore_while_releasing),
