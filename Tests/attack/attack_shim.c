@@ -143,7 +143,43 @@ TEST(attach_connect_churn)
     CHECK_MSG(after <= before + 4, "shim fds grew: %d -> %d", before, after);
 }
 
+/* Held: 300 lines through an attached client while the shim gets SIGTERM,
+ * SIGHUP and SIGINT in turn (one per line): every echo arrives, the shim and
+ * the container live on. */
+TEST(attach_signals_during_io)
+{
+    signal(SIGPIPE, SIG_IGN);
+    int efd;
+    pid_t shim = attach_start("atksig", &efd);
+    char name[64];
+    snprintf(name, sizeof name, "atk-1-in");
+    int s, hold[2];
+    CHECK(good_attach(1, &s, hold) == 0);
+    char *inp = wd_path("atk-1-in");
+    int in = open(inp, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    CHECK(in >= 0);
+    reader out = { .fd = hold[0] };
+    const int sigs[3] = { SIGTERM, SIGHUP, SIGINT };
+    int got = 0;
+    for (int i = 0; i < 300; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "sig-line-%d\n", i);
+        kill(shim, sigs[i % 3]);
+        CHECK(write(in, line, strlen(line)) == (ssize_t)strlen(line));
+        out.len = 0;
+        out.buf[0] = 0;
+        if (read_until(&out, line, 5000)) got++;
+        else break;
+    }
+    bool alive = runc_count() == 1;
+    close(in); close(s); close(hold[0]); close(hold[1]);
+    free(inp);
+    end_container(shim, efd);
+    CHECK_MSG(got == 300 && alive, "%d of 300 echoes with signals; container alive %d", got, alive);
+}
+
 static const tu_case cases[] = {
+    TU_CASE(attach_signals_during_io),
     TU_CASE(attach_idle_connections),
     TU_CASE(attach_connect_churn),
 };
