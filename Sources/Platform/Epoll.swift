@@ -19,14 +19,9 @@ public struct Epoll: Sendable {
         public static let oneShot = Events(rawValue: EPOLLONESHOT.rawValue)
     }
 
-    public struct Event: Sendable {
-        public var events: Events
-        public var data: UInt64
-    }
-
     public init() throws(Errno) {
         let fd = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard fd >= 0 else { throw Errno(rawValue: cp_errno()) }
+        guard fd >= 0 else { throw Errno(rawValue: errno) }
         self.fd = fd
     }
 
@@ -46,21 +41,17 @@ public struct Epoll: Sendable {
         var ev = epoll_event()
         ev.events = events.rawValue
         ev.data.u64 = data
-        guard epoll_ctl(fd, op, target, &ev) == 0 else { throw Errno(rawValue: cp_errno()) }
+        guard epoll_ctl(fd, op, target, &ev) == 0 else { throw Errno(rawValue: errno) }
     }
 
     /// Waits for events (timeoutMs -1: forever), retrying EINTR. `buffer`
     /// is reused across calls to avoid allocating per wake-up.
     public func wait(into buffer: inout [epoll_event], timeoutMs: Int32 = -1) throws(Errno) -> Int {
-        while true {
-            let n = buffer.withUnsafeMutableBufferPointer { p in
-                epoll_wait(fd, p.baseAddress, Int32(p.count), timeoutMs)
-            }
-            if n >= 0 { return Int(n) }
-            let e = cp_errno()
-            if e == EINTR { continue }
-            throw Errno(rawValue: e)
+        let n = buffer.withUnsafeMutableBufferPointer { p in
+            retryingEINTR { epoll_wait(fd, p.baseAddress, Int32(p.count), timeoutMs) }
         }
+        guard n >= 0 else { throw Errno(rawValue: errno) }
+        return Int(n)
     }
 
     public func close() { _ = Glibc.close(fd) }
@@ -72,7 +63,7 @@ public struct EventFD: Sendable {
 
     public init() throws(Errno) {
         let fd = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-        guard fd >= 0 else { throw Errno(rawValue: cp_errno()) }
+        guard fd >= 0 else { throw Errno(rawValue: errno) }
         self.fd = fd
     }
 

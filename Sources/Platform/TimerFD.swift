@@ -8,7 +8,7 @@ public struct TimerFD: Sendable {
 
     public init() throws(Errno) {
         let fd = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_CLOEXEC | TFD_NONBLOCK))
-        guard fd >= 0 else { throw Errno(rawValue: cp_errno()) }
+        guard fd >= 0 else { throw Errno(rawValue: errno) }
         self.fd = fd
     }
 

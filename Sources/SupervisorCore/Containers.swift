@@ -35,17 +35,17 @@ extension Engine {
     }
 
     /// gc_add_container: the entry is durable on return.
-    public func addToGC(id: String, runtime: String, info: PidInfo) throws(Errno) {
+    public func addToGC(id: String, runtime: String, info: PidInfo) throws(SystemError) {
         let gc = try ensureGC()
         let resources = ledger.withLock { l -> [TrackedResource] in
             l.forgetExit(id)
             return l.take(id)
         }
-        do {
+        do throws(Errno) {
             try gc.add(id: id, runtime: runtime, info: info, resources: resources)
         } catch {
             Log.error("\(id): cannot add to the GC list: \(error)")
-            throw error
+            throw SystemError(error)
         }
     }
 

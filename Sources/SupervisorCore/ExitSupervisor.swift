@@ -97,10 +97,11 @@ final class ExitSupervisor: @unchecked Sendable {
             if t.monitors.registration(of: id) != nil { throw Errno.fileExists }
             let monitor = Monitor.make(id: id, runtime: runtimeIndex, info: info, fd: fd)
             guard let registration = t.monitors.insert(monitor) else { throw Errno.noSpace }
-            let flags = cp_fcntl_getfl(fd)
+            let flags = fcntl(fd, F_GETFL)
             let fdFlags = fcntl(fd, F_GETFD)
-            guard flags >= 0, fdFlags >= 0, cp_fcntl_setfl(fd, flags | O_NONBLOCK) == 0, cp_fcntl_setfd_cloexec(fd) == 0 else {
-                let err = Errno(rawValue: cp_errno())
+            guard flags >= 0, fdFlags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0,
+                  fcntl(fd, F_SETFD, fdFlags | FD_CLOEXEC) == 0 else {
+                let err = Errno(rawValue: errno)
                 t.monitors.remove(registration)
                 throw err
             }
@@ -108,7 +109,7 @@ final class ExitSupervisor: @unchecked Sendable {
                 try epoll.add(fd, events: Self.interest, data: EpollToken.exitFIFO(registration).data)
             } catch {
                 t.monitors.remove(registration)
-                _ = cp_fcntl_setfl(fd, flags)
+                _ = fcntl(fd, F_SETFL, flags)
                 _ = fcntl(fd, F_SETFD, fdFlags)
                 throw error
             }

@@ -98,7 +98,7 @@ extension Engine {
     }
 
     /// new_gchandler: load the GC list (idempotent).
-    public func initGC() throws(Errno) {
+    public func initGC() throws(SystemError) {
         try ensureGC()
     }
 
@@ -106,14 +106,14 @@ extension Engine {
     /// maybe a large file) runs without the lifecycle lock; concurrent
     /// callers wait for it.
     @discardableResult
-    func ensureGC() throws(Errno) -> GarbageCollector {
-        let rootDir = try locked { () throws(Errno) -> String? in
+    func ensureGC() throws(SystemError) -> GarbageCollector {
+        let rootDir = try locked { () throws(SystemError) -> String? in
             while true {
                 switch state.parts.gc {
                 case .open: return nil
                 case .loading: lifecycle.wait()
                 case .none:
-                    if state.phase == .closingStore { throw Errno(rawValue: ESHUTDOWN) }
+                    if state.phase == .closingStore { throw SystemError(Errno(rawValue: ESHUTDOWN)) }
                     state.parts.gc = .loading
                     return currentOptions().rootDir
                 }
@@ -131,8 +131,8 @@ extension Engine {
                 s.parts.gc = .none
                 lifecycle.broadcast()
             }
-            Log.error("cannot open the GC list in \(rootDir): \(error)")
-            throw error
+            // The ABI logs the one line of the failed call.
+            throw SystemError(error, "load", path: rootDir + "/" + GCStore.fileName)
         }
         let gc = GarbageCollector(store: store, engine: self)
         withState { s in
@@ -143,24 +143,25 @@ extension Engine {
         return gc
     }
 
-    public func startGC() throws(Errno) {
+    public func startGC() throws(SystemError) {
         while true {
-            try locked { () throws(Errno) in try awaitRunningLocked() }
+            try locked { () throws(SystemError) in try named("") { () throws(Errno) in try awaitRunningLocked() } }
             let gc = try ensureGC()
-            let started = try locked { () throws(Errno) -> Bool in
-                try awaitRunningLocked()
+            let started = try locked { () throws(SystemError) -> Bool in
+                try named("") { () throws(Errno) in try awaitRunningLocked() }
                 // A shutdown in between closed that list: open the next one.
                 guard state.parts.gc.open === gc else { return false }
                 ensurePoolLocked()
-                try gc.start()
+                try named("start the collector") { () throws(Errno) in try gc.start() }
                 return true
             }
             if started { return }
         }
     }
 
-    public func restoreGC() throws(Errno) -> Int {
-        return try ensureGC().restore().count
+    public func restoreGC() throws(SystemError) -> Int {
+        let gc = try ensureGC()
+        return try named("restore", path: gc.store.rootDir + "/" + GCStore.fileName) { () throws(Errno) in try gc.restore().count }
     }
 
     /// Stops everything in dependency order: no new exits, no new GC

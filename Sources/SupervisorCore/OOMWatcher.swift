@@ -112,7 +112,7 @@ final class OOMWatcher: Sendable {
             if s.containers[id]?.watches.contains(where: { s.watches[$0]?.cgroup == normalized }) == true { return true }
             let wid = s.allocateID()
             let fd: Int32
-            do throws(Errno) {
+            do throws(SystemError) {
                 fd = try register(source, as: wid, in: &s)
             } catch {
                 Log.warning("\(id): cannot watch OOM kills of \(source.counterFile): \(error)")
@@ -125,13 +125,15 @@ final class OOMWatcher: Sendable {
         }
     }
 
-    private func register(_ source: OOMSource, as wid: UInt32, in s: inout State) throws(Errno) -> Int32 {
+    private func register(_ source: OOMSource, as wid: UInt32, in s: inout State) throws(SystemError) -> Int32 {
         switch source {
         case let .v2(events):
             if s.inotify == nil {
-                let inotify = try Inotify()
-                do throws(Errno) {
-                    try epoll.add(inotify.fd, events: .input, data: EpollToken.oomInotify.data)
+                let inotify = try named("inotify_init1") { () throws(Errno) in try Inotify() }
+                do throws(SystemError) {
+                    try named("epoll_ctl") { () throws(Errno) in
+                        try epoll.add(inotify.fd, events: .input, data: EpollToken.oomInotify.data)
+                    }
                 } catch {
                     inotify.close()
                     throw error
@@ -142,11 +144,13 @@ final class OOMWatcher: Sendable {
             s.byDescriptor[wd, default: []].append(wid)
             return wd
         case let .v1(directory):
-            let efd = try EventFD()
-            do throws(Errno) {
+            let efd = try named("eventfd") { () throws(Errno) in try EventFD() }
+            do throws(SystemError) {
                 try OOMCounter.registerV1(eventfd: efd.fd, directory: directory)
-                try epoll.add(efd.fd, events: .input,
-                              data: EpollToken.oomEventFD(Registration(index: wid, generation: 0)).data)
+                try named("epoll_ctl") { () throws(Errno) in
+                    try epoll.add(efd.fd, events: .input,
+                                  data: EpollToken.oomEventFD(Registration(index: wid, generation: 0)).data)
+                }
             } catch {
                 efd.close()
                 throw error
@@ -285,9 +289,9 @@ final class OOMWatcher: Sendable {
             (s.containers[id]?.watches ?? []).compactMap { wid in s.watches[wid].map { (wid, $0.source) } }
         }
         guard !sources.isEmpty else { return nil }
-        var readings: [(UInt32, Result<UInt64?, Errno>)] = []
+        var readings: [(UInt32, Result<UInt64?, SystemError>)] = []
         for (wid, source) in sources {
-            do throws(Errno) {
+            do throws(SystemError) {
                 readings.append((wid, .success(try OOMCounter.read(source))))
             } catch {
                 readings.append((wid, .failure(error)))
@@ -301,7 +305,7 @@ final class OOMWatcher: Sendable {
                 case let .success(counter?): w.count = max(w.count, counter)
                 case .success(nil): w.count = w.signals // no oom_kill line: one per event
                 case let .failure(err):
-                    Log.debug("\(id): cannot read \(w.source.counterFile): \(err) (cgroup gone?)")
+                    Log.debug("\(id): \(err) (cgroup gone?)")
                     w.awaitingGrowth = false
                 }
                 if w.awaitingGrowth {

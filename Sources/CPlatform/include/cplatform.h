@@ -82,7 +82,6 @@ int cp_spawn_addchdir(posix_spawn_file_actions_t *a, const char *dir);
 short cp_spawn_setsid_flag(void);
 void cp_set_thread_name(const char *name);
 int cp_pipe2(int fds[2], int flags);
-int cp_accept4(int fd, int flags);
 /* 1 when dirfd/name (not followed) is the root of a mount, 0 when not,
  * -1 when the kernel cannot tell (statx without STATX_ATTR_MOUNT_ROOT). */
 int cp_is_mount_root(int dirfd, const char *name);
