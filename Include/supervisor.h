@@ -182,6 +182,16 @@ int   supervisor_shutdown(void);     /* stop threads, close fds, flush GC; resta
 /* Static version string, e.g. "1.0.0". Never free()d. */
 const char *supervisor_version(void);
 
+/* The release this header belongs to (since 1.1.0; supervisor_version() names
+ * the library actually loaded). The one place the version is written: the
+ * library, supervisor.pc, the Debian packages and the library's file name
+ * libsupervisor.so.MAJOR.MINOR.PATCH all take it from here. MAJOR is the
+ * SONAME's: it changes only if the ABI ever breaks. */
+#define SUPERVISOR_VERSION_MAJOR 1
+#define SUPERVISOR_VERSION_MINOR 1
+#define SUPERVISOR_VERSION_PATCH 0
+#define SUPERVISOR_VERSION "1.1.0"
+
 #ifdef __cplusplus
 }
 #endif

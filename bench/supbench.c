@@ -30,7 +30,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
@@ -764,6 +767,174 @@ static void part_mem_gc(int n)
 }
 
 /* ------------------------------------------------------------------ */
+/* (g) OOM watches: cost per watched monitor, idle, exit latency       */
+/* ------------------------------------------------------------------ */
+
+/* Own hooks: container_stopped time per index (broadcast on each, for the
+ * one-at-a-time latency), container_oom counted (must stay 0 here). */
+static pthread_mutex_t ow_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ow_cv;
+static int64_t *ow_at;
+static int ow_n;
+static atomic_int ow_ooms;
+
+static void ow_stopped(void *ctx, const char *id, int pid, int code)
+{
+    (void)ctx; (void)pid; (void)code;
+    int64_t t = now_ns();
+    long idx = id_index(id);
+    pthread_mutex_lock(&ow_mu);
+    if (idx >= 0 && idx < ow_n && ow_at[idx] == 0) ow_at[idx] = t;
+    pthread_cond_broadcast(&ow_cv);
+    pthread_mutex_unlock(&ow_mu);
+}
+
+static void ow_oom(void *ctx, const char *id, unsigned long long kills)
+{
+    (void)ctx; (void)id; (void)kills;
+    atomic_fetch_add(&ow_ooms, 1);
+}
+
+static bool ow_wait(int idx, int timeout_ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
+    pthread_mutex_lock(&ow_mu);
+    while (ow_at[idx] == 0)
+        if (pthread_cond_timedwait(&ow_cv, &ow_mu, &dl) == ETIMEDOUT) break;
+    bool ok = ow_at[idx] != 0;
+    pthread_mutex_unlock(&ow_mu);
+    return ok;
+}
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) die("opendir /proc/self/fd");
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1; /* the directory's own fd */
+}
+
+/* n armed monitors, each with its own real cgroup tracked. watched: the
+ * cgroups are v1 memory cgroups (/sys/fs/cgroup/memory/<name>), so every
+ * monitor gets an OOM watch; otherwise they are created in the pids
+ * hierarchy only: tracked and released the same way, but no memory
+ * controller, so no watch (the baseline). Reports the memory and fds the
+ * tracking added per monitor, the idle wake-ups with all of them armed, and
+ * the exit -> container_stopped latency, one exit at a time. */
+static void part_oomwatch(int n, int watched, int window_ms)
+{
+    const char *hier = watched ? "/sys/fs/cgroup/memory" : "/sys/fs/cgroup/pids";
+    char probe[PATH_MAX];
+    snprintf(probe, sizeof(probe), "%s/cgroup.procs", hier);
+    if (geteuid() != 0 || access(probe, W_OK) != 0) {
+        fprintf(stderr, "supbench: oomwatch: needs root and %s\n", hier);
+        result("skipped", 1);
+        return;
+    }
+    mallopt(M_ARENA_MAX, 1);
+    raise_nofile((rlim_t)(4 * n + 256));
+    char *root = make_state_root("oomw");
+    char *gcbase = make_root("oomw");
+    char gcroot[PATH_MAX];
+    snprintf(gcroot, sizeof(gcroot), "%s/gcroot", gcbase);
+    opt("root_dir", gcroot);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&ow_cv, &ca);
+    ow_n = n + 1;
+    ow_at = calloc((size_t)ow_n, sizeof(*ow_at));
+    if (!ow_at) die("calloc");
+    supervisor_engine_ops_t ops;
+    memset(&ops, 0, sizeof(ops));
+    ops.struct_size = sizeof(ops);
+    ops.container_stopped = ow_stopped;
+    ops.container_oom = ow_oom;
+    ops.log = log_hook;
+    if (supervisor_set_engine_ops(&ops) != 0) die("supervisor_set_engine_ops");
+    if (new_supervisor() != 0) die("new_supervisor");
+    if (new_gchandler() != 0) die("new_gchandler");
+    if (start_gchandler() != 0) die("start_gchandler");
+
+    /* Cgroup i+1 for monitor i+1; monitor 0 (and cgroup 0) warm up. */
+    char (*cg)[64] = calloc((size_t)ow_n, sizeof(*cg));
+    if (!cg) die("calloc");
+    for (int i = 0; i <= n; i++) {
+        snprintf(cg[i], sizeof(cg[i]), "supbench-oomw-%d-%d", (int)getpid(), i);
+        char p[PATH_MAX];
+        snprintf(p, sizeof(p), "%s/%s", hier, cg[i]);
+        if (mkdir(p, 0755) != 0) die("mkdir %s", p);
+    }
+    pid_ppid_info_t info = gone_info();
+    armed_t a = prepare_fifos(root, n + 1);
+    arm_all(root, &a, &info, true);
+    char id[65];
+    make_id(id, 0);
+    if (supervisor_track_resource(id, SUPERVISOR_RES_CGROUP, cg[0]) != 0) die("track warm-up");
+    sleep_ms(50);
+
+    struct mallinfo2 m0 = mallinfo2();
+    long long r0 = rss_bytes();
+    int f0 = count_fds();
+    for (int i = 1; i <= n; i++) {
+        make_id(id, (unsigned)i);
+        if (supervisor_track_resource(id, SUPERVISOR_RES_CGROUP, cg[i]) != 0) die("track %s", cg[i]);
+    }
+    sleep_ms(100); /* registrations the epoll thread may finish */
+    struct mallinfo2 m1 = mallinfo2();
+    long long r1 = rss_bytes();
+    int f1 = count_fds();
+    result("bytes_per_monitor", ((double)m1.uordblks - (double)m0.uordblks) / n);
+    result("rss_bytes_per_monitor", (double)(r1 - r0) / n);
+    result("fds_per_monitor", (double)(f1 - f0) / n);
+
+    if (window_ms > 0) idle_window("armed", window_ms);
+
+    /* One exit at a time: the latency of a lone exit, not of a burst. */
+    int64_t *lat = calloc((size_t)n, sizeof(int64_t));
+    if (!lat) die("calloc");
+    int missing = 0;
+    for (int i = 1; i <= n; i++) {
+        int status = 0;
+        int64_t t = now_ns();
+        if (write(a.wfd[i], &status, sizeof(status)) != (ssize_t)sizeof(status)) die("write status %d", i);
+        if (!ow_wait(i, 10000)) { missing++; lat[i - 1] = INT64_MAX; continue; }
+        lat[i - 1] = ow_at[i] - t;
+    }
+    qsort(lat, (size_t)n, sizeof(int64_t), cmp_i64);
+    result("missing", missing);
+    result("oom_events", atomic_load(&ow_ooms));
+    result("p50_us", (double)pct(lat, (size_t)n, 50) / 1e3);
+    result("p99_us", (double)pct(lat, (size_t)n, 99) / 1e3);
+    int left = 0;
+    for (int i = 1; i <= n; i++) {
+        char p[PATH_MAX];
+        snprintf(p, sizeof(p), "%s/%s", hier, cg[i]);
+        if (access(p, F_OK) == 0) left++;
+    }
+    result("cgroups_left", left); /* the cleaner removes each at its exit */
+    close_writers(&a);
+    if (supervisor_shutdown() != 0) die("supervisor_shutdown");
+    for (int i = 0; i <= n; i++) {
+        char p[PATH_MAX];
+        snprintf(p, sizeof(p), "%s/%s", hier, cg[i]);
+        rmdir(p);
+    }
+    free(cg);
+    free(lat);
+    rm_rf(root);
+    rm_rf(gcbase);
+}
+
+/* ------------------------------------------------------------------ */
 /* (f) the shim with real containers                                   */
 /* ------------------------------------------------------------------ */
 
@@ -837,9 +1008,9 @@ static const char *shim_path(void)
     return p ? p : ".build/release/isulad-shim";
 }
 
-/* The bundle: busybox-static as the rootfs, `sleep 600`, read-only root so
- * that all containers share it. */
-static void make_bundle(const char *bundle)
+/* The bundle: busybox-static as the rootfs, `cmd` (a JSON list's items),
+ * read-only root so that all containers share it. */
+static void make_bundle_cmd(const char *bundle, const char *cmd)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/rootfs/bin", bundle);
@@ -851,17 +1022,19 @@ static void make_bundle(const char *bundle)
     if (run_cmd(cp, NULL) != 0) { char *cp2[] = { "cp", "/usr/bin/busybox", dst, NULL }; if (run_cmd(cp2, NULL) != 0) die("cp busybox"); }
     snprintf(dst, sizeof(dst), "%s/sleep", path);
     if (symlink("busybox", dst) != 0) die("symlink");
+    snprintf(dst, sizeof(dst), "%s/cat", path);
+    if (symlink("busybox", dst) != 0) die("symlink");
     char *spec[] = { "runc", "spec", "--bundle", (char *)bundle, NULL };
     if (run_cmd(spec, NULL) != 0) die("runc spec");
     snprintf(path, sizeof(path), "%s/config.json", bundle);
     char *cfg = read_text(path);
     if (!cfg) die("read config.json");
     /* Two textual edits of runc's generated spec: no terminal, sleep. */
-    char *out = malloc(strlen(cfg) + 256), *w = out;
+    char *out = malloc(strlen(cfg) + strlen(cmd) + 256), *w = out;
     const char *p = cfg;
     while (*p) {
         if (strncmp(p, "\"terminal\": true", 16) == 0) { w += sprintf(w, "\"terminal\": false"); p += 16; continue; }
-        if (strncmp(p, "\"sh\"", 4) == 0) { w += sprintf(w, "\"sleep\", \"600\""); p += 4; continue; }
+        if (strncmp(p, "\"sh\"", 4) == 0) { w += sprintf(w, "%s", cmd); p += 4; continue; }
         *w++ = *p++;
     }
     *w = 0;
@@ -869,6 +1042,8 @@ static void make_bundle(const char *bundle)
     free(out);
     free(cfg);
 }
+
+static void make_bundle(const char *bundle) { make_bundle_cmd(bundle, "\"sleep\", \"600\""); }
 
 static void part_shim(int n)
 {
@@ -900,8 +1075,10 @@ static void part_shim(int n)
         if (!fifo) die("container_exit_fifo_create");
         rfd[i] = container_exit_fifo_open(fifo);
         if (rfd[i] < 0) die("container_exit_fifo_open");
-        char pj[PATH_MAX * 2], path[PATH_MAX + 32];
-        snprintf(pj, sizeof(pj), "{\"exit_fifo\":\"%s\",\"runtime\":\"runc\",\"exec\":false,\"open_stdin\":false,\"open_tty\":false}", fifo);
+        char pj[PATH_MAX * 3], path[PATH_MAX + 32];
+        /* An attach socket, as iSulad passes one: served, no client attached. */
+        snprintf(pj, sizeof(pj), "{\"exit_fifo\":\"%s\",\"runtime\":\"runc\",\"exec\":false,\"open_stdin\":false,"
+                 "\"open_tty\":false,\"attach_socket\":\"%s/attach.sock\"}", fifo, wd[i]);
         free(fifo);
         snprintf(path, sizeof(path), "%s/process.json", wd[i]);
         write_text(path, pj);
@@ -1009,6 +1186,134 @@ static void part_shim(int n)
         run_cmd(del, NULL);
         close(rfd[i]);
     }
+    if (!getenv("SUPBENCH_KEEP")) rm_rf(root);
+}
+
+/* The shim's memory with attach clients: one `cat` container (open_stdin,
+ * attach socket), USS/RSS with no client, with `n` clients attached, and
+ * after each client sent 1 KiB that the container echoed to all of them. */
+static int attach_one(const char *sock, const char *wd, int k, int fds[3])
+{
+    char paths[3][PATH_MAX];
+    const char *roles[3] = { "in", "out", "err" };
+    for (int r = 0; r < 3; r++) {
+        snprintf(paths[r], PATH_MAX, "%s/attach-%d-%s", wd, k, roles[r]);
+        if (mkfifo(paths[r], 0600) != 0 || chmod(paths[r], 0600) != 0) die("mkfifo %s", paths[r]);
+    }
+    fds[1] = open(paths[1], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    fds[2] = open(paths[2], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock);
+    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) != 0) die("connect %s", sock);
+    char msg[PATH_MAX * 3 + 4];
+    int len = snprintf(msg, sizeof(msg), "%s %s %s", paths[0], paths[1], paths[2]);
+    int answer = -2;
+    struct pollfd pf = { .fd = s, .events = POLLIN };
+    if (write(s, msg, (size_t)len) != len || poll(&pf, 1, 10000) != 1 || read(s, &answer, 4) != 4) answer = -2;
+    close(s);
+    fds[0] = answer == 0 ? open(paths[0], O_WRONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+    return answer;
+}
+
+static void part_shim_attach(int n)
+{
+    const char *shim = shim_path();
+    char shim_abs[PATH_MAX];
+    if (!realpath(shim, shim_abs) || access(shim_abs, X_OK) != 0) { result("skipped", 1); return; }
+    char *root = make_root("shimattach");
+    char bundle[PATH_MAX], wd[PATH_MAX], sock[PATH_MAX + 16], id[65];
+    snprintf(bundle, sizeof(bundle), "%s/bundle", root);
+    make_bundle_cmd(bundle, "\"cat\"");
+    snprintf(id, sizeof(id), "shimattach-%d", (int)getpid()); /* short: clients connect by path */
+    snprintf(wd, sizeof(wd), "%s/%s", root, id);
+    snprintf(sock, sizeof(sock), "%s/attach.sock", wd);
+    if (mkdir(wd, 0700) != 0) die("mkdir %s", wd);
+    char *fifo = container_exit_fifo_create(wd);
+    int rfd = fifo ? container_exit_fifo_open(fifo) : -1;
+    if (rfd < 0) die("exit fifo");
+    char pj[PATH_MAX * 3], path[PATH_MAX + 32];
+    snprintf(pj, sizeof(pj), "{\"exit_fifo\":\"%s\",\"runtime\":\"runc\",\"open_stdin\":true,\"attach_socket\":\"%s\"}", fifo, sock);
+    free(fifo);
+    snprintf(path, sizeof(path), "%s/process.json", wd);
+    write_text(path, pj);
+    pid_t p = fork();
+    if (p < 0) die("fork");
+    if (p == 0) {
+        if (chdir(wd) != 0) _exit(126);
+        int nul = open("/dev/null", O_RDWR);
+        int log = open("shim.log", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); }
+        if (log >= 0) dup2(log, 2);
+        setsid();
+        execl(shim_abs, "isulad-shim", id, bundle, "runc", (char *)NULL);
+        _exit(127);
+    }
+    char pidfile[PATH_MAX + 8], rroot[PATH_MAX + 8];
+    snprintf(pidfile, sizeof(pidfile), "%s/pid", wd);
+    snprintf(rroot, sizeof(rroot), "%s/runc", wd);
+    int64_t deadline = now_ns() + 30000000000LL;
+    struct stat st;
+    while (now_ns() < deadline && !(stat(pidfile, &st) == 0 && st.st_size > 0)) usleep(1000);
+    char *start[] = { "runc", "--root", rroot, "start", id, NULL };
+    bool ok = stat(pidfile, &st) == 0 && run_cmd(start, NULL) == 0;
+    if (ok) {
+        sleep_ms(300);
+        /* One shim alone owns its binary's pages (private clean): the
+         * growth over this figure is what clients cost. */
+        int64_t uss0 = smaps_kb(p, "Private_Clean") + smaps_kb(p, "Private_Dirty");
+        result("uss_kib_no_client", (double)uss0);
+        result("rss_kib_no_client", (double)smaps_kb(p, "Rss"));
+        /* Serving the socket with nobody attached costs nothing over time. */
+        sleep_ms(3000);
+        result("uss_kib_growth_idle_3s", (double)(smaps_kb(p, "Private_Clean") + smaps_kb(p, "Private_Dirty") - uss0));
+        int (*fds)[3] = calloc((size_t)n, sizeof(int[3]));
+        int attached = 0;
+        for (int k = 0; k < n; k++) attached += attach_one(sock, wd, k, fds[k]) == 0;
+        sleep_ms(100);
+        result("clients_attached", attached);
+        result("uss_kib_attached", (double)(smaps_kb(p, "Private_Clean") + smaps_kb(p, "Private_Dirty")));
+        result("uss_kib_growth_attached", (double)(smaps_kb(p, "Private_Clean") + smaps_kb(p, "Private_Dirty") - uss0));
+        result("rss_kib_attached", (double)smaps_kb(p, "Rss"));
+        /* Traffic: each client sends 1 KiB, every client reads all n KiB back. */
+        char kib[1024];
+        memset(kib, 'x', sizeof(kib) - 1);
+        kib[sizeof(kib) - 1] = '\n';
+        int64_t want = (int64_t)n * (int64_t)sizeof(kib), *got = calloc((size_t)n, sizeof(int64_t));
+        for (int k = 0; k < n; k++) if (fds[k][0] >= 0 && write(fds[k][0], kib, sizeof(kib)) != (ssize_t)sizeof(kib)) die("write");
+        int64_t end = now_ns() + 10000000000LL;
+        int complete = 0;
+        while (complete < n && now_ns() < end) {
+            complete = 0;
+            for (int k = 0; k < n; k++) {
+                char buf[8192];
+                ssize_t r;
+                while ((r = read(fds[k][1], buf, sizeof(buf))) > 0) got[k] += r;
+                complete += got[k] >= want;
+            }
+            usleep(1000);
+        }
+        result("clients_echoed", complete);
+        result("uss_kib_after_traffic", (double)(smaps_kb(p, "Private_Clean") + smaps_kb(p, "Private_Dirty")));
+        result("uss_kib_growth_traffic", (double)(smaps_kb(p, "Private_Clean") + smaps_kb(p, "Private_Dirty") - uss0));
+        result("rss_kib_after_traffic", (double)smaps_kb(p, "Rss"));
+        for (int k = 0; k < n; k++) for (int r = 0; r < 3; r++) if (fds[k][r] >= 0) close(fds[k][r]);
+        free(fds);
+        free(got);
+    } else {
+        fprintf(stderr, "supbench: shimattach: container did not start (see %s/shim.log)\n", wd);
+        result("skipped", 2);
+    }
+    char *kill_[] = { "runc", "--root", rroot, "kill", id, "KILL", NULL };
+    run_cmd(kill_, NULL);
+    int wst;
+    int64_t wend = now_ns() + 20000000000LL;
+    while (waitpid(p, &wst, WNOHANG) == 0 && now_ns() < wend) usleep(1000);
+    kill(p, SIGKILL);
+    waitpid(p, &wst, WNOHANG);
+    char *del[] = { "runc", "--root", rroot, "delete", "--force", id, NULL };
+    run_cmd(del, NULL);
+    close(rfd);
     if (!getenv("SUPBENCH_KEEP")) rm_rf(root);
 }
 
@@ -1170,7 +1475,9 @@ int main(int argc, char **argv)
         else if (!strcmp(part, "idle")) part_idle(a1);
         else if (!strcmp(part, "memmon")) part_mem_monitor(a1);
         else if (!strcmp(part, "memgc")) part_mem_gc(a1);
+        else if (!strcmp(part, "oomwatch")) part_oomwatch(a1, a2, 2500);
         else if (!strcmp(part, "shim")) part_shim(a1);
+        else if (!strcmp(part, "shimattach")) part_shim_attach(a1);
         else { fprintf(stderr, "unknown part %s\n", part); return 2; }
         return 0;
     }
@@ -1182,7 +1489,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
-        else { fprintf(stderr, "usage: supbench [--out file] [--runs N] [--only a,b,c,d,e,f]\n"); return 2; }
+        else { fprintf(stderr, "usage: supbench [--out file] [--runs N] [--only a,b,c,d,e,f,g]\n"); return 2; }
     }
     if (runs < 1) runs = 1;
     if (runs > MAX_RUNS) runs = MAX_RUNS;
@@ -1201,8 +1508,18 @@ int main(int argc, char **argv)
         if (WANT('c')) { ok &= run_part("gcadd", "gcadd_seq", "1", "2000"); ok &= run_part("gcadd", "gcadd_8x250", "8", "2000"); }
         if (WANT('e')) { ok &= run_part("memmon", "memmon", "1000", NULL); ok &= run_part("memgc", "memgc", "1000", NULL); }
         if (WANT('d') && r < 3) ok &= run_part("idle", "idle", "2500", NULL);
+        if (WANT('g') && r < 3) {
+            ok &= run_part("oomwatch", "oomwatch_on", "1000", "1");
+            ok &= run_part("oomwatch", "oomwatch_off", "1000", "0");
+        }
     }
-    if (WANT('f')) ok &= run_part("shim", "shim", "20", NULL);
+    /* One shim per container: its private pages multiply, its shared ones
+     * are split by more shims, so PSS is measured at two densities. */
+    if (WANT('f')) {
+        ok &= run_part("shim", "shim10", "10", NULL);
+        ok &= run_part("shim", "shim", "20", NULL);
+        ok &= run_part("shimattach", "shimattach", "16", NULL);
+    }
     double elapsed = (double)(now_ns() - t_start) / 1e9;
 
     const metric_t metrics[] = {
@@ -1230,12 +1547,31 @@ int main(int argc, char **argv)
         { "e", "memory per armed monitor (RSS)", "memmon", "rss_bytes_per_monitor", "B", NULL, 0, -1, false, NULL },
         { "e", "memory per GC entry (malloc)", "memgc", "bytes_per_entry", "B", "<= 512 B", 512, -1, false, "761 B" },
         { "e", "memory per GC entry (RSS)", "memgc", "rss_bytes_per_entry", "B", NULL, 0, -1, false, NULL },
-        { "f", "shim USS (median of 20)", "shim", "uss_kib_median", "KiB", "<= 250 KiB", 250, -1, false, "168 KiB" },
+        { "g", "OOM watch: malloc per watched monitor", "oomwatch_on", "bytes_per_monitor", "B", NULL, 0, -1, false, NULL },
+        { "g", "OOM watch: RSS per watched monitor", "oomwatch_on", "rss_bytes_per_monitor", "B", NULL, 0, -1, false, NULL },
+        { "g", "OOM watch: fds per watched monitor", "oomwatch_on", "fds_per_monitor", "fds", NULL, 0, -1, false, NULL },
+        { "g", "unwatched (pids) cgroup: malloc per monitor", "oomwatch_off", "bytes_per_monitor", "B", NULL, 0, -1, false, NULL },
+        { "g", "unwatched (pids) cgroup: fds per monitor", "oomwatch_off", "fds_per_monitor", "fds", NULL, 0, -1, false, NULL },
+        { "g", "idle, 1,000 watched monitors: wake-ups", "oomwatch_on", "armed_wakeups_per_s", "1/s", "0 /s", 0, -1, false, NULL },
+        { "g", "exit -> stopped, watched: p50", "oomwatch_on", "p50_us", "us", NULL, 0, -1, false, NULL },
+        { "g", "exit -> stopped, watched: p99", "oomwatch_on", "p99_us", "us", NULL, 0, -1, false, NULL },
+        { "g", "exit -> stopped, unwatched (pids): p50", "oomwatch_off", "p50_us", "us", NULL, 0, -1, false, NULL },
+        { "g", "exit -> stopped, unwatched (pids): p99", "oomwatch_off", "p99_us", "us", NULL, 0, -1, false, NULL },
+        { "f", "shim USS (median of 10)", "shim10", "uss_kib_median", "KiB", "<= 168 KiB", 168, -1, false, "168 KiB" },
+        { "f", "shim PSS (median of 10)", "shim10", "pss_kib_median", "KiB", "<= 271 KiB", 271, -1, false, "271 KiB" },
+        { "f", "shim RSS (median of 10)", "shim10", "rss_kib_median", "KiB", "<= 2048 KiB", 2048, -1, false, NULL },
+        { "f", "shim USS (median of 20)", "shim", "uss_kib_median", "KiB", "<= 168 KiB", 168, -1, false, "168 KiB" },
         { "f", "shim USS (max of 20)", "shim", "uss_kib_max", "KiB", NULL, 0, -1, false, NULL },
-        { "f", "shim PSS (median of 20)", "shim", "pss_kib_median", "KiB", "<= 246 KiB", 246, -1, false, NULL },
+        { "f", "shim PSS (median of 20)", "shim", "pss_kib_median", "KiB", "<= 237 KiB", 237, -1, false, "237 KiB" },
         { "f", "shim PSS (max of 20)", "shim", "pss_kib_max", "KiB", NULL, 0, -1, false, NULL },
-        { "f", "shim RSS (median of 20)", "shim", "rss_kib_median", "KiB", NULL, 0, -1, false, NULL },
+        { "f", "shim RSS (median of 20)", "shim", "rss_kib_median", "KiB", "<= 2048 KiB", 2048, -1, false, "2,016 KiB" },
         { "f", "shim start-up: exec to runtime spawned", "shim", "startup_to_runtime_ms", "ms", NULL, 0, -1, false, NULL },
+        { "f", "attach: one shim's USS, no client (owns its text)", "shimattach", "uss_kib_no_client", "KiB", NULL, 0, -1, false, NULL },
+        { "f", "attach: USS growth, no client, 3 s later", "shimattach", "uss_kib_growth_idle_3s", "KiB", "0 KiB", 0, -1, false, NULL },
+        { "f", "attach: USS growth, 16 clients attached", "shimattach", "uss_kib_growth_attached", "KiB", NULL, 0, -1, false, NULL },
+        { "f", "attach: USS growth, 16 KiB echoed to each of 16", "shimattach", "uss_kib_growth_traffic", "KiB", NULL, 0, -1, false, NULL },
+        { "f", "attach: shim RSS, 16 clients after traffic", "shimattach", "rss_kib_after_traffic", "KiB", NULL, 0, -1, false, NULL },
+        { "f", "attach: clients that got every echoed byte", "shimattach", "clients_echoed", "1", ">= 16", 16, 1, false, NULL },
         { "f", "shim start-up: exec to container created", "shim", "startup_to_created_ms", "ms", NULL, 0, -1, false, NULL },
     };
     const int nm = (int)(sizeof(metrics) / sizeof(metrics[0]));
@@ -1257,7 +1593,9 @@ int main(int argc, char **argv)
                mt->baseline ? mt->baseline : "");
     }
     series_t *sanity[] = { find("exit200", "duplicates"), find("exit2000", "duplicates"), find("exit200", "wrong_code"),
-                           find("exit2000", "wrong_code"), find("gcdrain", "duplicates"), find("gcdrain", "still_in_gc") };
+                           find("exit2000", "wrong_code"), find("gcdrain", "duplicates"), find("gcdrain", "still_in_gc"),
+                           find("oomwatch_on", "missing"), find("oomwatch_on", "oom_events"), find("oomwatch_on", "cgroups_left"),
+                           find("oomwatch_off", "missing"), find("oomwatch_off", "cgroups_left") };
     for (size_t i = 0; i < sizeof(sanity) / sizeof(sanity[0]); i++) {
         if (sanity[i] && median_of(sanity[i]) != 0) {
             printf("SANITY: %s %s = %g (expected 0)\n", sanity[i]->part, sanity[i]->key, median_of(sanity[i]));

@@ -18,7 +18,8 @@
  * The scenario (roles): exit0, exit7, sigterm (traps TERM, exits 143),
  * shimkill (paused, then its shim is SIGKILLed: 137, GC resumes and kills
  * it), busymount (a holder keeps its cwd in the tracked tmpfs: GC retries,
- * across an engine restart, until the holder is killed).
+ * across an engine restart, until the holder is killed), oom (16 MiB memory
+ * limit, `tail /dev/zero`: container_oom, then container_stopped 137).
  * Phase 1 runs the containers, then restarts the engine: supervisor_shutdown
  * and exec of a fresh engine image (--resume), which restores garbage.json
  * with new_gchandler, finishes the cleanup and checks that nothing is left.
@@ -66,15 +67,18 @@ typedef struct role {
     int expect_code;        /* what container_stopped must report */
     bool expect_gc;         /* must pass through the GC list */
     const char *what;
+    long long mem_limit;    /* linux.resources.memory.limit, 0: none */
 } role;
 
 static const role roles[] = {
-    { "exit0", "echo hello from $(hostname); sleep 1; exit 0", 0, false, "exits 0" },
-    { "exit7", "sleep 1; exit 7", 7, false, "exits 7" },
+    { "exit0", "echo hello from $(hostname); sleep 1; exit 0", 0, false, "exits 0", 0 },
+    { "exit7", "sleep 1; exit 7", 7, false, "exits 7", 0 },
     { "sigterm", "trap 'echo got TERM; exit 143' TERM; while :; do sleep 0.1; done", 143, false,
-      "stopped with SIGTERM" },
-    { "shimkill", "while :; do sleep 0.1; done", 137, true, "paused, shim SIGKILLed" },
-    { "busymount", "echo busy > /data/file; sleep 1; exit 0", 0, true, "tracked mount held busy" },
+      "stopped with SIGTERM", 0 },
+    { "shimkill", "while :; do sleep 0.1; done", 137, true, "paused, shim SIGKILLed", 0 },
+    { "busymount", "echo busy > /data/file; sleep 1; exit 0", 0, true, "tracked mount held busy", 0 },
+    { "oom", "echo allocating past 16 MiB; exec tail /dev/zero", 137, false, "OOM-killed (16 MiB)",
+      16LL << 20 },
 };
 #define NROLES (sizeof(roles) / sizeof(roles[0]))
 
@@ -97,6 +101,8 @@ typedef struct container {
     bool gc_done;
     bool went_gc;
     bool active;
+    unsigned long long oom_kills;  /* last container_oom */
+    bool oom_before_stop;          /* a container_oom came before container_stopped */
 } container;
 
 static container cs[NROLES];
@@ -372,14 +378,14 @@ static void print_table(const char *title)
 {
     pthread_mutex_lock(&mu);
     printf("\n  %s\n", title);
-    printf("  %-22s %-24s %-9s %-6s %-6s %s\n", "CONTAINER", "SCENARIO", "STATE", "EXIT", "EXPECT", "PATH");
-    printf("  %-22s %-24s %-9s %-6s %-6s %s\n", "---------", "--------", "-----", "----", "------", "----");
+    printf("  %-22s %-24s %-9s %-6s %-6s %-4s %s\n", "CONTAINER", "SCENARIO", "STATE", "EXIT", "EXPECT", "OOM", "PATH");
+    printf("  %-22s %-24s %-9s %-6s %-6s %-4s %s\n", "---------", "--------", "-----", "----", "------", "---", "----");
     for (size_t i = 0; i < ncs; i++) {
         container *c = &cs[i];
         char code[16] = "-";
         if (c->exit_code >= 0) snprintf(code, sizeof code, "%d", c->exit_code);
-        printf("  %-22s %-24s %-9s %-6s %-6d %s\n", c->id, c->role->what, state_names[c->state], code,
-               c->role->expect_code, c->path);
+        printf("  %-22s %-24s %-9s %-6s %-6d %-4llu %s\n", c->id, c->role->what, state_names[c->state], code,
+               c->role->expect_code, c->oom_kills, c->path);
     }
     printf("\n");
     fflush(stdout);
@@ -421,6 +427,22 @@ static void hook_stopped(void *ctx, const char *id, int pid, int exit_code)
             snprintf(why, sizeof why, "container_stopped (pid %d), all released", pid);
             set_state(c, T_STOPPED, why);
         }
+    }
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+}
+
+/* OOM kills in the container's tracked cgroup (cumulative count). */
+static void hook_oom(void *ctx, const char *id, unsigned long long oom_kills)
+{
+    (void)ctx;
+    pthread_mutex_lock(&mu);
+    container *c = find(id);
+    if (c) {
+        c->oom_kills = oom_kills;
+        if (!c->stopped_hook) c->oom_before_stop = true;
+        say("%-22s container_oom: %llu OOM kill%s in cgroup %s (state %s)", c->id, oom_kills,
+            oom_kills == 1 ? "" : "s", c->cgroup, state_names[c->state]);
     }
     pthread_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
@@ -469,6 +491,7 @@ static void install_hooks(void)
     ops.gc_done = hook_gc_done;
     ops.resume = hook_resume;
     ops.log = hook_log;
+    ops.container_oom = hook_oom;
     if (supervisor_set_engine_ops(&ops) != 0) die("supervisor_set_engine_ops: %s", strerror(errno));
 }
 
@@ -500,6 +523,13 @@ static void gen_value(yajl_gen g, yajl_val v, const char *path, const container 
 
 static void gen_overrides_end_of(yajl_gen g, const char *path, const container *c)
 {
+    if (strcmp(path, "linux.resources") == 0 && c->role->mem_limit > 0) {
+        gen_str(g, "memory");
+        yajl_gen_map_open(g);
+        gen_str(g, "limit");
+        yajl_gen_integer(g, c->role->mem_limit);
+        yajl_gen_map_close(g);
+    }
     if (strcmp(path, "linux") == 0) {
         char cg[160];
         snprintf(cg, sizeof cg, "/%s", c->cgroup);
@@ -924,6 +954,11 @@ static void check_exit_codes(void)
             check(c->went_gc && c->gc_done, "%-22s went through GC and gc_done fired", c->id);
         else
             check(!c->went_gc, "%-22s released without GC", c->id);
+        if (c->role->mem_limit > 0)
+            check(c->oom_kills >= 1 && c->oom_before_stop, "%-22s container_oom (%llu kill%s) before container_stopped",
+                  c->id, c->oom_kills, c->oom_kills == 1 ? "" : "s");
+        else
+            check(c->oom_kills == 0, "%-22s no container_oom", c->id);
     }
 }
 
@@ -1037,8 +1072,8 @@ static void phase_run(char **argv)
     for (size_t i = 0; i < ncs; i++) {
         char k[128], v[256];
         snprintf(k, sizeof k, "MINI_ENGINE_SEEN_%s", cs[i].role->name);
-        snprintf(v, sizeof v, "%d,%d,%d,%d,%llu,%s", cs[i].exit_code, cs[i].went_gc, cs[i].gc_done,
-                 cs[i].info.pid, cs[i].info.start_time, cs[i].path);
+        snprintf(v, sizeof v, "%d,%d,%d,%d,%llu,%llu,%d,%s", cs[i].exit_code, cs[i].went_gc, cs[i].gc_done,
+                 cs[i].info.pid, cs[i].info.start_time, cs[i].oom_kills, cs[i].oom_before_stop, cs[i].path);
         setenv(k, v, 1);
     }
     char **nargv = calloc(64, sizeof *nargv);
@@ -1060,13 +1095,14 @@ static void phase_resume(void)
         char k[128];
         snprintf(k, sizeof k, "MINI_ENGINE_SEEN_%s", c->role->name);
         const char *v = getenv(k);
-        int went_gc = 0, gc_done = 0;
-        if (v && sscanf(v, "%d,%d,%d,%d,%llu", &c->exit_code, &went_gc, &gc_done, &c->info.pid,
-                        &c->info.start_time) == 5) {
+        int went_gc = 0, gc_done = 0, oom_first = 0;
+        if (v && sscanf(v, "%d,%d,%d,%d,%llu,%llu,%d", &c->exit_code, &went_gc, &gc_done, &c->info.pid,
+                        &c->info.start_time, &c->oom_kills, &oom_first) == 7) {
             c->went_gc = went_gc;
             c->gc_done = gc_done;
+            c->oom_before_stop = oom_first;
             const char *p = v;
-            for (int commas = 0; *p && commas < 5; p++) if (*p == ',') commas++;
+            for (int commas = 0; *p && commas < 7; p++) if (*p == ',') commas++;
             snprintf(c->path, sizeof c->path, "%s", p);
             c->state = gc_done || !went_gc ? T_STOPPED : T_GC;
         }

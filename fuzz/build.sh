@@ -13,6 +13,9 @@ mkdir -p "$OUT"
 
 swift build -c release --scratch-path "$SCRATCH" --target Cleaner -j "$JOBS" \
     -Xswiftc -sanitize=fuzzer -Xswiftc -sanitize=address >&2
+# The shim's C target (its JSON reader is fuzzed as full Swift over CShim).
+swift build -c release --scratch-path "$SCRATCH" --target CShim -j "$JOBS" \
+    -Xcc -fsanitize=fuzzer-no-link,address >&2
 B="$SCRATCH/release"
 # Objects of every module that build produced (Cleaner and what it depends
 # on), taken from each module's current source list so that objects of files
@@ -31,6 +34,8 @@ done
 common=(-O -g -use-ld=lld -sanitize=fuzzer,address -parse-as-library -swift-version 6
         -I "$B/Modules"
         -Xcc -fmodule-map-file="$B/CPlatform.build/module.modulemap"
+        -Xcc -fmodule-map-file="$B/CShim.build/module.modulemap"
+        -Xcc -I -Xcc Sources/CShim/include
         -Xcc -I -Xcc Sources/CPlatform/include
         -Xcc -fmodule-map-file=Sources/CYajl/module.modulemap
         -Xcc -fmodule-map-file=Sources/CLibcap/module.modulemap
@@ -49,7 +54,9 @@ build() { # name sources...
 
 want=${1:-all}
 [[ $want == all || $want == garbage ]] && build garbage fuzz/targets/garbage.swift "${core[@]}"
-[[ $want == all || $want == process ]] && build process fuzz/targets/process.swift shim/ProcessState.swift
+# The shim's reader: its own JSON layer, not the library's (no Platform here).
+shim_json=(shim/ProcessState.swift shim/Platform/JSON.swift shim/Platform/Errno.swift shim/Platform/FD.swift)
+[[ $want == all || $want == process ]] && build process fuzz/targets/process.swift "${shim_json[@]}"
 [[ $want == all || $want == exit_record ]] && build exit_record fuzz/targets/exit_record.swift
 [[ $want == all || $want == exit_status ]] && build exit_status fuzz/targets/exit_status.swift
 echo "$OUT"

@@ -27,13 +27,17 @@ TSAN_CTEST_ARGS ?= -E 'install_pkgconfig|abi_surface|harness_fds'
 
 # Debug builds: better stacks, and sanitizers need no optimiser. lld: gold
 # cannot export ASan's per-register check symbols and warns once per symbol.
-# SUPERVISOR_SANITIZER_BUILD tells Package.swift to link the shim without
-# -static-stdlib: its --exclude-libs ALL would hide the sanitizer runtime's
-# interceptors (malloc, free, ...) inside the shim executable.
-SAN_SWIFT = SUPERVISOR_SANITIZER_BUILD=1 $(SWIFT)
+SAN_SWIFT = $(SWIFT)
 SAN_SWIFT_BUILD = $(SAN_SWIFT) build -c debug -j $(JOBS) --build-tests -Xswiftc -use-ld=lld
-# The shim the C suites run; the sanitized one by default.
+# The shim the C suites run (SAN_SHIM overrides). The shim is Embedded Swift:
+# ASan (with LeakSanitizer) instruments it and runs, so check-asan runs the
+# sanitized shim. TSan also compiles it, but the shim is single-threaded
+# (nothing to race) and its TSan build needs the toolchain's libdispatch at
+# run time: check-tsan runs a plain debug shim from its own scratch dir.
 SAN_SHIM ?=
+TSAN_SHIM_SCRATCH ?= .build-tsan-shim
+asan_SHIM = $(CURDIR)/$(ASAN_SCRATCH)/debug/isulad-shim
+tsan_SHIM = $(CURDIR)/$(TSAN_SHIM_SCRATCH)/debug/isulad-shim
 
 SAN_SYMBOLIZER = $(if $(wildcard $(SWIFT_BIN)/llvm-symbolizer),$(SWIFT_BIN)/llvm-symbolizer,llvm-symbolizer)
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initialization_order=1:detect_stack_use_after_return=1 \
@@ -54,7 +58,7 @@ define san_c_suites
 	      "-DCMAKE_C_FLAGS=$(3) -fno-omit-frame-pointer" \
 	      "-DCMAKE_EXE_LINKER_FLAGS=$(3) -fuse-ld=lld $(4)" \
 	      -DSUPERVISOR_LIB_DIR=$(CURDIR)/$(2)/debug \
-	      -DSUPERVISOR_SHIM=$(or $(SAN_SHIM),$(CURDIR)/$(2)/debug/isulad-shim) >/dev/null
+	      -DSUPERVISOR_SHIM=$(or $(SAN_SHIM),$($(1)_SHIM)) >/dev/null
 	cmake --build build/tests-$(1) -j $(JOBS)
 	$($(1)_ENV) ctest --test-dir build/tests-$(1) --output-on-failure --timeout 600 $($(1)_CTEST)
 endef
@@ -73,6 +77,7 @@ check-asan: deps
 check-tsan: deps
 	$(SAN_SWIFT_BUILD) --scratch-path $(TSAN_SCRATCH) --sanitize thread
 	$(TSAN_ENV) $(SAN_SWIFT) test -c debug --scratch-path $(TSAN_SCRATCH) --sanitize thread --skip-build
+	$(SWIFT) build -c debug -j $(JOBS) --scratch-path $(TSAN_SHIM_SCRATCH) --product isulad-shim
 	$(call san_c_suites,tsan,$(TSAN_SCRATCH),-fsanitize=thread,$(TSAN_C_LINK))
 
 TSAN_C_LINK = -L$(SWIFT_RT_DIR) -ldispatch -lBlocksRuntime -Wl,-rpath,$(SWIFT_RT_DIR)
@@ -110,7 +115,7 @@ check-valgrind: deps
 	bash mk/valgrind-report.sh $(VG_LOGS) && exit $$rc
 
 clean-sanitizers:
-	rm -rf $(ASAN_SCRATCH) $(TSAN_SCRATCH) build/tests-asan build/tests-tsan \
+	rm -rf $(ASAN_SCRATCH) $(TSAN_SCRATCH) $(TSAN_SHIM_SCRATCH) build/tests-asan build/tests-tsan \
 	       build/tests-valgrind $(VG_LIB) $(VG_LOGS)
 
 clean: clean-sanitizers

@@ -1,81 +1,86 @@
-import CPlatform
-import Glibc
-import Platform
-import SystemPackage
+import CShim
 
-/// SIGCHLD handler → one byte into a non-blocking pipe the loop watches.
-nonisolated(unsafe) var childWakeFD: Int32 = -1
-
-/// The shim's single event loop: container output to the isulad FIFOs and
-/// the json-file log, isulad's stdin to the container, window sizes to the
-/// pty, SIGCHLD to reaping. One thread, one epoll set.
-struct IOLoop {
-    enum Tag: UInt64 { case wake = 0, stdout, stderr, stdin, resize, stdinWritable }
+/// The shim's single event loop: container output to the isulad FIFOs, the
+/// json-file log and attached clients; isulad's (and clients') stdin to the
+/// container; window sizes to the pty; signals (SIGCHLD to reaping; SIGTERM,
+/// SIGHUP, SIGINT logged and ignored) through a signalfd. One thread, one
+/// epoll set. The loop owns every fd registered with it (raw fds here,
+/// closed by `closeFD` or at deinit).
+final class IOLoop {
+    enum Tag: UInt64 { case signal = 0, stdout, stderr, stdin, resize, stdinWritable, attachListener }
+    /// Attach clients: tag = clientTagBase + slot * 4 + (0 stdin, 1 stdout, 2 stderr).
+    static let clientTagBase: UInt64 = 64
 
     let epoll: Epoll
-    let wakeRead: Int32
-    /// Container output (pipe read ends or the pty master as stdout).
+    let signals: Int32
+    /// Container output (pipe read ends, or the pty master as stdout).
     var output: [Int32] = [-1, -1]
     var outputOpen = [false, false]
     /// isuladStdout / isuladStderr.
     var fifoOut: [Int32] = [-1, -1]
     var stdinFifo: Int32 = -1
-    /// Where isulad's stdin goes: the stdin pipe or the pty master.
+    /// Where stdin goes: the stdin pipe or the pty master.
     var containerIn: Int32 = -1
     var containerInIsPipe = true
-    /// isulad's stdin the container has not taken yet. While it is not empty
-    /// the stdin FIFO is not read (back-pressure to the engine), and the
-    /// container side is watched for room instead.
+    /// Stdin the container has not taken yet. While it is not empty no stdin
+    /// source is read (back-pressure), and the container side is watched
+    /// for room instead.
     var stdinBacklog: [UInt8] = []
     /// The stdin FIFO reached EOF while a backlog was pending: close the
     /// container's stdin once the backlog is written.
     var stdinEOFPending = false
     var resizeFifo: Int32 = -1
     var pty: Int32 = -1
-    var log: JSONFileLog?
-    var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+    var log: JSONFileLog? = nil
+    var attach: AttachServer? = nil
+    /// Not zero-filled: its pages are only touched once output flows, so
+    /// an idle container's shim does not carry them.
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 16)
     var events = [epoll_event](repeating: epoll_event(), count: 8)
 
-    init() throws(Errno) {
+    init(signals: consuming FD) throws(Errno) {
         epoll = try Epoll()
-        var fds: [Int32] = [-1, -1]
-        guard cp_pipe2(&fds, O_CLOEXEC | O_NONBLOCK) == 0 else { throw Errno(rawValue: cp_errno()) }
-        wakeRead = fds[0]
-        childWakeFD = fds[1]
-        var sa = sigaction()
-        sa.__sigaction_handler.sa_handler = { _ in
-            var b: UInt8 = 1
-            let saved = errno
-            _ = write(childWakeFD, &b, 1)
-            errno = saved
+        self.signals = signals.release()
+        try epoll.add(self.signals, events: Epoll.input, tag: Tag.signal.rawValue)
+    }
+
+    deinit {
+        for fd in [signals, output[0], output[1], fifoOut[0], fifoOut[1], stdinFifo, resizeFifo] where fd >= 0 {
+            _ = close(fd)
         }
-        sa.sa_flags = SA_RESTART | SA_NOCLDSTOP
-        sigemptyset(&sa.sa_mask)
-        guard sigaction(SIGCHLD, &sa, nil) == 0 else { throw Errno(rawValue: cp_errno()) }
-        try epoll.add(wakeRead, events: .input, data: Tag.wake.rawValue)
+        if containerInIsPipe && containerIn >= 0 { _ = close(containerIn) }
+        buffer.deallocate()
     }
 
-    mutating func watchOutput(stream: Int, fd: Int32) throws(Errno) {
-        output[stream] = fd
+    func closeFD(_ fd: inout Int32) {
+        guard fd >= 0 else { return }
+        epoll.remove(fd)
+        _ = close(fd)
+        fd = -1
+    }
+
+    func watchOutput(stream: Int, fd: consuming FD) throws(Errno) {
+        let raw = fd.release()
+        output[stream] = raw
         outputOpen[stream] = true
-        try epoll.add(fd, events: .input, data: stream == 0 ? Tag.stdout.rawValue : Tag.stderr.rawValue)
+        try epoll.add(raw, events: Epoll.input, tag: stream == 0 ? Tag.stdout.rawValue : Tag.stderr.rawValue)
     }
 
-    mutating func watchStdin(fifo: Int32) throws(Errno) {
-        stdinFifo = fifo
-        try epoll.add(fifo, events: .input, data: Tag.stdin.rawValue)
+    func watchStdin(fifo: consuming FD) throws(Errno) {
+        stdinFifo = fifo.release()
+        try epoll.add(stdinFifo, events: Epoll.input, tag: Tag.stdin.rawValue)
     }
 
-    mutating func watchResize(fifo: Int32) throws(Errno) {
-        resizeFifo = fifo
-        try epoll.add(fifo, events: .input, data: Tag.resize.rawValue)
+    func watchResize(fifo: consuming FD) throws(Errno) {
+        resizeFifo = fifo.release()
+        try epoll.add(resizeFifo, events: Epoll.input, tag: Tag.resize.rawValue)
     }
 
     var outputDone: Bool { !outputOpen[0] && !outputOpen[1] }
 
     /// One round: waits up to timeoutMs, handles what is ready. Returns true
     /// when SIGCHLD arrived (the caller reaps).
-    mutating func runOnce(timeoutMs: Int32) -> Bool {
+    func runOnce(timeoutMs: Int32) -> Bool {
         let n: Int
         do throws(Errno) { n = try epoll.wait(into: &events, timeoutMs: timeoutMs) } catch {
             ShimLog.error("epoll_wait: \(error)")
@@ -84,168 +89,201 @@ struct IOLoop {
         var childEvent = false
         for i in 0..<n {
             let ev = events[i]
-            if ev.events & EPOLLOUT.rawValue != 0 && Tag(rawValue: ev.data.u64) == .stdout {
+            let tag = ev.data.u64
+            if tag >= Self.clientTagBase {
+                attach?.handle(self, tag: tag - Self.clientTagBase, events: ev.events)
+                continue
+            }
+            if ev.events & Epoll.output != 0 && tag == Tag.stdout.rawValue {
                 // The pty master doubles as stdin: room to write the backlog.
                 flushStdinBacklog()
             }
-            switch Tag(rawValue: ev.data.u64) {
-            case .wake:
-                var sink = [UInt8](repeating: 0, count: 64)
-                while sink.withUnsafeMutableBytes({ read(wakeRead, $0.baseAddress, $0.count) }) > 0 {}
-                childEvent = true
+            switch Tag(rawValue: tag) {
+            case .signal: if handleSignals() { childEvent = true }
             case .stdout: copyOutput(0)
             case .stderr: copyOutput(1)
             case .stdin: copyStdin()
             case .resize: applyResize()
             case .stdinWritable: flushStdinBacklog()
+            case .attachListener: attach?.accept(self)
             case nil: break
             }
         }
         return childEvent
     }
 
-    /// Reads what is there from every open output (used while draining).
-    mutating func drainOutputs() {
-        for s in 0..<2 where outputOpen[s] { copyOutput(s) }
-    }
-
-    private mutating func copyOutput(_ stream: Int) {
-        let fd = output[stream]
-        guard fd >= 0, outputOpen[stream] else { return }
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 && (cp_errno() == EINTR || cp_errno() == EAGAIN) { return }
-        if n <= 0 {
-            // EOF, or EIO from a pty whose slave side is gone. The fd stays
-            // open until exit: closing a pty master would SIGHUP the container.
-            outputOpen[stream] = false
-            try? epoll.remove(fd)
-            log?.flush()
-            return
-        }
-        buffer.withUnsafeBytes { p in
-            let chunk = UnsafeRawBufferPointer(rebasing: p[0..<n])
-            log?.append(stream: stream, chunk)
-            if fifoOut[stream] >= 0 {
-                do throws(Errno) { try FileIO.writeAll(fifoOut[stream], chunk) } catch {
-                    if error == .resourceTemporarilyUnavailable {
-                        ShimLog.debug("isulad fifo full, output dropped")
-                    } else {
-                        ShimLog.warning("write isulad fifo: \(error)")
-                        close(fifoOut[stream])
-                        fifoOut[stream] = -1
-                    }
-                }
+    /// True when SIGCHLD was among the signals read.
+    private func handleSignals() -> Bool {
+        var child = false
+        while true {
+            let sig = cs_signalfd_read(signals)
+            if sig <= 0 { return child }
+            switch sig {
+            case SIGCHLD: child = true
+            case SIGTERM: ShimLog.warning("received SIGTERM: ignored, the shim stays until the container exits")
+            case SIGHUP: ShimLog.warning("received SIGHUP: ignored, the shim stays until the container exits")
+            case SIGINT: ShimLog.warning("received SIGINT: ignored, the shim stays until the container exits")
+            default: ShimLog.debug("received signal \(sig)")
             }
         }
     }
 
-    private mutating func copyStdin() {
-        guard stdinBacklog.isEmpty else { return }
-        let n = buffer.withUnsafeMutableBytes { read(stdinFifo, $0.baseAddress, $0.count) }
-        if n < 0 && (cp_errno() == EINTR || cp_errno() == EAGAIN) { return }
-        if n <= 0 {
-            // The writer went away: the container sees end of input.
-            try? epoll.remove(stdinFifo)
-            close(stdinFifo)
-            stdinFifo = -1
-            closeContainerStdin()
+    /// Reads what is there from every open output (used while draining).
+    func drainOutputs() {
+        for s in 0..<2 where outputOpen[s] { copyOutput(s) }
+    }
+
+    private func copyOutput(_ stream: Int) {
+        let fd = output[stream]
+        guard fd >= 0, outputOpen[stream] else { return }
+        let n: Int
+        do throws(Errno) {
+            n = try FDIO.read(fd, into: buffer)
+        } catch {
+            if error == .wouldBlock { return }
+            n = 0 // EIO from a pty whose slave side is gone: end of output.
+        }
+        if n == 0 {
+            // The fd stays open until exit: closing a pty master would
+            // SIGHUP the container.
+            outputOpen[stream] = false
+            epoll.remove(fd)
+            log?.flush()
+            attach?.outputEnded(self, stream: stream)
             return
         }
-        guard containerIn >= 0 else { return }
-        let written = writeSome(containerIn, buffer, 0..<n)
-        if written < 0 {
-            ShimLog.warning("write container stdin: \(Errno(rawValue: cp_errno()))")
-            dropContainerStdin()
-        } else if written < n {
-            stdinBacklog = Array(buffer[written..<n])
-            waitForStdinRoom(true)
+        do {
+            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+            log?.append(stream: stream, chunk)
+            if fifoOut[stream] >= 0 {
+                do throws(Errno) { try FDIO.writeAll(fifoOut[stream], chunk) } catch {
+                    if error == .wouldBlock {
+                        ShimLog.debug("isulad fifo full, output dropped")
+                    } else {
+                        ShimLog.warning("write isulad fifo: \(error)")
+                        _ = close(fifoOut[stream])
+                        fifoOut[stream] = -1
+                    }
+                }
+            }
+            attach?.broadcast(self, stream: stream, chunk)
         }
     }
 
-    /// Writes the backlog; when it is gone, reads the stdin FIFO again.
-    private mutating func flushStdinBacklog() {
+    private func copyStdin() {
+        guard stdinBacklog.isEmpty, stdinFifo >= 0 else { return }
+        let fd = stdinFifo
+        let n: Int
+        do throws(Errno) {
+            n = try FDIO.read(fd, into: buffer)
+        } catch {
+            if error == .wouldBlock { return }
+            n = 0
+        }
+        if n == 0 {
+            // The writer went away: the container sees end of input.
+            closeFD(&stdinFifo)
+            closeContainerStdin()
+            return
+        }
+        _ = writeStdin(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+    }
+
+    /// Passes stdin bytes to the container; what does not fit becomes the
+    /// backlog. False when there is no container stdin (any more).
+    func writeStdin(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard containerIn >= 0 else { return false }
+        guard stdinBacklog.isEmpty else {
+            stdinBacklog.append(contentsOf: bytes)
+            return true
+        }
+        do throws(Errno) {
+            let written = try FDIO.writeSome(containerIn, bytes)
+            if written < bytes.count {
+                stdinBacklog = Array(bytes[written...])
+                waitForStdinRoom(true)
+            }
+            return true
+        } catch {
+            ShimLog.warning("write container stdin: \(error)")
+            dropContainerStdin()
+            return false
+        }
+    }
+
+    /// Writes the backlog; when it is gone, reads the stdin sources again.
+    private func flushStdinBacklog() {
         guard !stdinBacklog.isEmpty, containerIn >= 0 else { return }
-        let written = writeSome(containerIn, stdinBacklog, 0..<stdinBacklog.count)
-        if written < 0 {
-            ShimLog.warning("write container stdin: \(Errno(rawValue: cp_errno()))")
+        do throws(Errno) {
+            let written = try FDIO.writeSome(containerIn, stdinBacklog)
+            stdinBacklog.removeFirst(written)
+        } catch {
+            ShimLog.warning("write container stdin: \(error)")
             dropContainerStdin()
             return
         }
-        stdinBacklog.removeFirst(written)
         guard stdinBacklog.isEmpty else { return }
         waitForStdinRoom(false)
         if stdinEOFPending { closeContainerStdin() }
     }
 
-    /// Switches between reading the stdin FIFO and waiting for the container
-    /// side to accept more.
-    private mutating func waitForStdinRoom(_ waiting: Bool) {
+    var stdinBlocked: Bool { !stdinBacklog.isEmpty }
+
+    /// Switches between reading the stdin sources and waiting for the
+    /// container side to accept more.
+    private func waitForStdinRoom(_ waiting: Bool) {
         if stdinFifo >= 0 {
             // Out of the set while waiting: a hang-up is reported even with
             // no events asked for, and would spin the loop.
-            if waiting {
-                try? epoll.remove(stdinFifo)
-            } else {
-                try? epoll.add(stdinFifo, events: .input, data: Tag.stdin.rawValue)
-            }
+            if waiting { epoll.remove(stdinFifo) } else { try? epoll.add(stdinFifo, events: Epoll.input, tag: Tag.stdin.rawValue) }
         }
+        attach?.pauseStdin(self, waiting)
         if containerIn == output[0] && outputOpen[0] {
-            try? epoll.modify(containerIn, events: waiting ? [.input, .output] : .input, data: Tag.stdout.rawValue)
+            try? epoll.modify(containerIn, events: waiting ? Epoll.input | Epoll.output : Epoll.input, tag: Tag.stdout.rawValue)
         } else if waiting {
-            try? epoll.add(containerIn, events: .output, data: Tag.stdinWritable.rawValue)
+            try? epoll.add(containerIn, events: Epoll.output, tag: Tag.stdinWritable.rawValue)
         } else {
-            try? epoll.remove(containerIn)
+            epoll.remove(containerIn)
         }
     }
 
-    private mutating func closeContainerStdin() {
+    private func closeContainerStdin() {
         guard stdinBacklog.isEmpty else {
             stdinEOFPending = true
             return
         }
-        if containerInIsPipe && containerIn >= 0 { close(containerIn); containerIn = -1 }
+        if containerInIsPipe && containerIn >= 0 { _ = close(containerIn); containerIn = -1 }
     }
 
-    private mutating func dropContainerStdin() {
+    private func dropContainerStdin() {
         if !stdinBacklog.isEmpty { waitForStdinRoom(false) }
         stdinBacklog.removeAll()
-        if containerInIsPipe { close(containerIn) }
+        if containerInIsPipe && containerIn >= 0 { _ = close(containerIn) }
         containerIn = -1
     }
 
-    /// Writes what fits without blocking: bytes written (possibly fewer than
-    /// asked when the other side is full), or -1 on a real error.
-    private func writeSome(_ fd: Int32, _ bytes: [UInt8], _ range: Range<Int>) -> Int {
-        var offset = range.lowerBound
-        while offset < range.upperBound {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, range.upperBound - offset) }
-            if n > 0 { offset += n; continue }
-            if n < 0 && cp_errno() == EINTR { continue }
-            if n < 0 && cp_errno() == EAGAIN { break }
-            return -1
-        }
-        return offset - range.lowerBound
-    }
-
     /// "<width> <height>" per write, as iSulad sends it.
-    private mutating func applyResize() {
-        let n = buffer.withUnsafeMutableBytes { read(resizeFifo, $0.baseAddress, $0.count - 1) }
-        if n < 0 && (cp_errno() == EINTR || cp_errno() == EAGAIN) { return }
-        if n <= 0 {
-            try? epoll.remove(resizeFifo)
-            close(resizeFifo)
-            resizeFifo = -1
+    private func applyResize() {
+        let fd = resizeFifo
+        var n = 0
+        do throws(Errno) {
+            n = try FDIO.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<(buffer.count - 1)]))
+        } catch {
+            if error == .wouldBlock { return }
+        }
+        if n == 0 {
+            closeFD(&resizeFifo)
             return
         }
-        let text = String(decoding: buffer[0..<n], as: UTF8.self)
-        let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\0" })
-        guard parts.count == 2, let w = UInt16(parts[0]), let h = UInt16(parts[1]), pty >= 0 else {
-            ShimLog.warning("bad window size: \(text)")
+        let text = Array(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        let parts = text.split(whereSeparator: { $0 == 0x20 || $0 == 0x0a || $0 == 0 })
+        guard parts.count == 2, let w = parseDecimal(parts[0]), let h = parseDecimal(parts[1]),
+              w <= 65535, h <= 65535, pty >= 0 else {
+            ShimLog.warning("bad window size: \(String(decoding: text, as: UTF8.self))")
             return
         }
-        var ws = winsize(ws_row: h, ws_col: w, ws_xpixel: 0, ws_ypixel: 0)
-        if ioctl(pty, UInt(TIOCSWINSZ), &ws) != 0 {
-            ShimLog.warning("TIOCSWINSZ: \(Errno(rawValue: cp_errno()))")
+        if cs_set_winsize(pty, UInt16(w), UInt16(h)) != 0 {
+            ShimLog.warning("TIOCSWINSZ: \(Errno.current)")
         }
     }
 }

@@ -1,16 +1,13 @@
-import CPlatform
-import Glibc
-import Platform
-import SystemPackage
+import CShim
 
 /// Docker's json-file format: one {"log":…,"stream":…,"time":…} line per
 /// line of output, rotated when the next line would pass `maxSize` bytes,
 /// `maxFiles` files in total (path, path.1, … path.<maxFiles-1>).
-struct JSONFileLog {
+struct JSONFileLog: ~Copyable {
     let path: String
     let maxSize: Int64
     let maxFiles: Int
-    private var fd: Int32 = -1
+    private var fd: FD?
     private var size: Int64 = 0
     /// A partial line per stream, held until its newline (or 16 KiB).
     private var pending: [[UInt8]] = [[], []]
@@ -20,21 +17,22 @@ struct JSONFileLog {
         self.path = path
         self.maxSize = maxSize
         self.maxFiles = max(1, maxFiles)
+        fd = nil
         try reopen(truncate: false)
     }
 
     private mutating func reopen(truncate: Bool) throws(Errno) {
-        if fd >= 0 { close(fd) }
-        fd = cp_open(path, O_WRONLY | O_APPEND | O_CREAT | (truncate ? O_TRUNC : 0), 0o640)
-        guard fd >= 0 else { throw Errno(rawValue: cp_errno()) }
+        fd = nil
+        let f = try FD(open: path, O_WRONLY | O_APPEND | O_CREAT | (truncate ? O_TRUNC : 0), mode: 0o640)
         var st = stat()
-        size = fstat(fd, &st) == 0 ? Int64(st.st_size) : 0
+        size = fstat(f.raw, &st) == 0 ? Int64(st.st_size) : 0
+        fd = consume f
     }
 
     /// stream 0: stdout, 1: stderr.
     mutating func append(stream: Int, _ bytes: UnsafeRawBufferPointer) {
         var start = 0
-        for i in 0..<bytes.count where bytes[i] == UInt8(ascii: "\n") {
+        for i in 0..<bytes.count where bytes[i] == 0x0a {
             pending[stream].append(contentsOf: bytes[start...i])
             emit(stream)
             start = i + 1
@@ -53,17 +51,18 @@ struct JSONFileLog {
     private mutating func emit(_ stream: Int) {
         let w = JSONWriter()
         w.mapOpen()
+        // Invalid UTF-8 from the container becomes U+FFFD (yajl validates).
         w.key("log"); w.string(String(decoding: pending[stream], as: UTF8.self))
         w.key("stream"); w.string(stream == 0 ? "stdout" : "stderr")
         w.key("time"); w.string(Timestamp.nowRFC3339())
         w.mapClose()
         var line = w.finish()
-        line.append(UInt8(ascii: "\n"))
+        line.append(0x0a)
         pending[stream].removeAll(keepingCapacity: true)
         if maxSize > 0 && size > 0 && size + Int64(line.count) > maxSize { rotate() }
-        guard fd >= 0 else { return }
+        guard let raw = fd?.raw else { return }
         do throws(Errno) {
-            try FileIO.writeAll(fd, line)
+            try FDIO.writeAll(raw, line)
             size += Int64(line.count)
         } catch {
             ShimLog.warning("write container log \(path): \(error)")
@@ -81,7 +80,6 @@ struct JSONFileLog {
         }
         do throws(Errno) { try reopen(truncate: true) } catch {
             ShimLog.error("reopen container log \(path): \(error)")
-            fd = -1
         }
     }
 }

@@ -1,6 +1,4 @@
-import Glibc
-import Platform
-import SystemPackage
+import CShim
 
 /// iSulad's `shim_client_process_state`: what the engine tells the shim in
 /// `process.json`. The same file is runc's `--process` for exec, so OCI
@@ -30,43 +28,40 @@ struct ProcessState {
     /// type-checked and every path length-checked before the shim creates
     /// anything, so a bad file leaves nothing behind.
     static func load(path: String = "process.json") throws(ShimError) -> ProcessState {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { throw ShimError("cannot open \(path): \(Errno(rawValue: errno))") }
-        defer { close(fd) }
         let bytes: [UInt8]
-        do throws(Errno) { bytes = try FileIO.readAll(fd, limit: maxFileSize) } catch {
+        do throws(Errno) {
+            let fd = try FD(open: path, O_RDONLY | O_NOFOLLOW)
+            bytes = try fd.readAll(limit: maxFileSize)
+        } catch {
             throw ShimError("cannot read \(path): \(error)")
         }
         let doc: JSONValue
         do throws(JSONError) { doc = try JSON.parse(bytes) } catch {
-            throw ShimError("parse \(path) failed: \(error.description)")
+            throw ShimError("parse \(path) failed: \(error.message)")
         }
         return try ProcessState(doc)
     }
 
     init(_ doc: JSONValue) throws(ShimError) {
         guard case .object = doc else { throw ShimError("process.json: not a JSON object") }
-        func string(_ key: String, path: Bool = true) throws(ShimError) -> String? {
-            guard let v = doc[key], v != .null else { return nil }
+        func string(_ key: String) throws(ShimError) -> String? {
+            guard let v = doc[key], !v.isNull else { return nil }
             guard let s = v.stringValue else { throw ShimError("process.json: \(key) must be a string") }
-            if path {
-                guard s.utf8.count < Int(PATH_MAX) else { throw ShimError("process.json: \(key) is PATH_MAX or longer") }
-                guard !s.utf8.contains(0) else { throw ShimError("process.json: \(key) holds a NUL byte") }
-            }
+            guard s.utf8.count < Int(PATH_MAX) else { throw ShimError("process.json: \(key) is PATH_MAX or longer") }
             return s.isEmpty ? nil : s
         }
         func bool(_ key: String) throws(ShimError) -> Bool {
-            guard let v = doc[key], v != .null else { return false }
+            guard let v = doc[key], !v.isNull else { return false }
             guard let b = v.boolValue else { throw ShimError("process.json: \(key) must be a boolean") }
             return b
         }
         func int(_ key: String) throws(ShimError) -> Int64? {
-            guard let v = doc[key], v != .null else { return nil }
+            guard let v = doc[key], !v.isNull else { return nil }
             guard case .int(let i) = v else { throw ShimError("process.json: \(key) must be an integer") }
             return i
         }
         func strings(_ key: String) throws(ShimError) -> [String] {
-            guard let v = doc[key], v != .null else { return [] }
+            guard let v = doc[key], !v.isNull else { return [] }
             guard case .array(let items) = v else { throw ShimError("process.json: \(key) must be an array of strings") }
             var out: [String] = []
             for item in items {
@@ -102,8 +97,11 @@ struct ProcessState {
         _ = try strings("args")
         _ = try strings("env")
         _ = try string("cwd")
-        if let r = runtime, r.contains("/") || r == "." || r == ".." {
-            throw ShimError("process.json: runtime must be a name, not a path")
+        if let r = runtime {
+            let b = r.utf8
+            if b.contains(UInt8(ascii: "/")) || b.elementsEqual(".".utf8) || b.elementsEqual("..".utf8) {
+                throw ShimError("process.json: runtime must be a name, not a path")
+            }
         }
     }
 }

@@ -1,7 +1,4 @@
-import CPlatform
-import Glibc
-import Platform
-import SystemPackage
+import CShim
 
 /// Exit codes iSulad expects from its shim.
 enum ShimExit {
@@ -33,27 +30,29 @@ struct Shim {
         id = arguments[1]
         bundle = arguments[2]
         runtimeCommand = arguments[3]
-        guard !id.isEmpty, id.utf8.count < 1024, !id.contains("/"), id != "..", id != ".",
-              !id.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) else { throw ShimError("invalid container id") }
+        let idBytes = id.utf8
+        guard !id.isEmpty, idBytes.count < 1024, !idBytes.contains(UInt8(ascii: "/")),
+              !idBytes.elementsEqual("..".utf8), !idBytes.elementsEqual(".".utf8),
+              !idBytes.contains(where: { $0 < 0x20 || $0 == 0x7f }) else { throw ShimError("invalid container id") }
         guard !bundle.isEmpty, bundle.utf8.count < Int(PATH_MAX) else { throw ShimError("invalid bundle path") }
         guard !runtimeCommand.isEmpty, runtimeCommand.utf8.count < Int(PATH_MAX) else { throw ShimError("invalid runtime command") }
         if arguments.count > 5 {
-            guard let t = UInt64(arguments[5]) else { throw ShimError("invalid exec timeout: \(arguments[5])") }
+            guard let t = parseDecimal(ArraySlice(arguments[5].utf8)) else { throw ShimError("invalid exec timeout: \(arguments[5])") }
             execTimeoutSeconds = t
         } else {
             execTimeoutSeconds = 0
         }
         var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard getcwd(&buf, buf.count) != nil else { throw ShimError("getcwd: \(Errno(rawValue: cp_errno()))") }
+        guard getcwd(&buf, buf.count) != nil else { throw ShimError("getcwd: \(Errno.current)") }
         workDir = buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         state = try ProcessState.load()
-        let runtimeName = state.runtime ?? String(runtimeCommand.split(separator: "/").last ?? "runc")
+        let runtimeName = state.runtime ?? lastComponent(runtimeCommand)
         if state.exec {
-            var base = workDir
+            var base = Array(workDir.utf8)
             for _ in 0..<2 {
-                if let slash = base.utf8.lastIndex(of: UInt8(ascii: "/")) { base = String(base[..<slash]) }
+                if let slash = base.lastIndex(of: UInt8(ascii: "/")) { base.removeSubrange(slash...) }
             }
-            runtimeRoot = base + "/" + runtimeName
+            runtimeRoot = String(decoding: base, as: UTF8.self) + "/" + runtimeName
         } else {
             runtimeRoot = workDir + "/" + runtimeName
         }
@@ -64,9 +63,7 @@ struct Shim {
 
     // MARK: runtime command lines
 
-    private var globalArgs: [String] {
-        [runtimeCommand] + state.runtimeArgs
-    }
+    private var globalArgs: [String] { [runtimeCommand] + state.runtimeArgs }
 
     private func startArgs(consoleSocket: String?) -> [String] {
         var a = globalArgs + ["--log", workDir + "/log.json", "--log-format", "json", "--root", runtimeRoot]
@@ -91,39 +88,41 @@ struct Shim {
 
     // MARK: lifecycle
 
-    func run() -> Int32 {
+    func run(signals: consuming FD) -> Int32 {
         if !state.exec {
             do throws(Errno) { try ExitRecord.remove(stateDirectory: workDir) } catch {
                 return fail("remove stale exit record: \(error)")
             }
         }
-        guard cp_prctl_set_child_subreaper() == 0 else {
-            return fail("set subreaper: \(Errno(rawValue: cp_errno()))")
-        }
+        guard cs_set_child_subreaper() == 0 else { return fail("set subreaper: \(Errno.current)") }
         protectFromOOMKiller()
 
         // The engine has opened the read end before starting us.
-        var exitFD: Int32 = -1
-        if !state.exec && state.exitFifo != nil {
-            exitFD = cp_open("exit_fifo", O_WRONLY, 0)
-            guard exitFD >= 0 else { return fail("open exit fifo: \(Errno(rawValue: cp_errno()))") }
+        var exitFD: FD? = nil
+        if !state.exec, case .some = state.exitFifo {
+            do throws(Errno) { exitFD = try FD(open: "exit_fifo", O_WRONLY) } catch {
+                return fail("open exit fifo: \(error)")
+            }
         }
 
-        var loop: IOLoop
-        do throws(Errno) { loop = try IOLoop() } catch { return fail("event loop: \(error)") }
+        let loop: IOLoop
+        do throws(Errno) { loop = try IOLoop(signals: signals) } catch { return fail("event loop: \(error)") }
         let tty = state.openTTY || state.terminal
         var childFDs: [Int32] = [-1, -1, -1]
-        var console: ConsoleSocket? = nil
+        var console: UnixListener? = nil
         do throws(ShimError) {
-            try openIsuladFifos(&loop, tty: tty)
+            try openIsuladFifos(loop, tty: tty)
             if tty {
-                console = try ConsoleSocket(path: workDir + "/console-socket")
+                console = try ConsoleSocket.listen(path: workDir + "/console-socket")
             } else {
-                try makePipes(&loop, childFDs: &childFDs)
+                try makePipes(loop, childFDs: &childFDs)
             }
+            if let path = state.attachSocket { try AttachServer.start(loop, path: path, workDir: workDir) }
         } catch {
             return fail(error.message)
         }
+        // However the shim ends, attached clients see EOF and the socket goes.
+        defer { loop.attach?.closeAll(loop) }
         if let logPath = state.logPath {
             do throws(Errno) {
                 loop.log = try JSONFileLog(path: logPath, maxSize: state.logMaxsize, maxFiles: state.logMaxfile)
@@ -136,24 +135,25 @@ struct Shim {
         let runtimePid: pid_t
         do throws(Errno) {
             if let injected = Failpoint.check("shim.runtime.create") { throw injected }
-            runtimePid = try ChildProcess.start(argv, stdin: childFDs[0], stdout: childFDs[1], stderr: childFDs[2])
+            runtimePid = try Child.start(argv, stdin: childFDs[0], stdout: childFDs[1], stderr: childFDs[2])
         } catch { return fail("start runtime \(runtimeCommand): \(error)") }
-        for fd in childFDs where fd >= 0 { close(fd) }
+        for fd in childFDs where fd >= 0 { _ = close(fd) }
 
-        if let console {
-            defer { console.dispose() }
-            guard let master = waitForConsole(console, runtimePid: runtimePid) else {
+        if let listener = console.take() {
+            let master = waitForConsole(listener, runtimePid: runtimePid)
+            listener.dispose()
+            guard let master else {
                 return runtimeFailed(runtimePid, reason: "no console received from the runtime")
             }
-            loop.pty = master
-            loop.containerIn = master
+            master.setNonBlocking()
+            loop.pty = master.raw
+            loop.containerIn = master.raw
             loop.containerInIsPipe = false
             do throws(Errno) { try loop.watchOutput(stream: 0, fd: master) } catch { return fail("watch pty: \(error)") }
-            _ = fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK)
         }
         // Give up on the runtime before the start-up alarm fires, so the
         // shim cleans up and reports instead of dying of SIGALRM.
-        guard let status = ChildProcess.wait(runtimePid, timeoutMs: Int(Self.startupTimeoutSeconds - 10) * 1000),
+        guard let status = Child.wait(runtimePid, timeoutMs: Int(Self.startupTimeoutSeconds - 10) * 1000),
               status == .exited(0) else {
             return runtimeFailed(-1, reason: nil)
         }
@@ -161,21 +161,22 @@ struct Shim {
         let startTime = (try? ProcStat.read(pid: pid).startTime) ?? 0
         alarm(0)
         ShimLog.info("container process \(pid) started")
-        // Start-up is over: from here on the shim mostly sleeps in epoll.
-        StartupPages.release()
+        // Start-up is over: give the heap pages its parsing used back, the
+        // shim now mostly sleeps in epoll_wait for the container's lifetime.
+        _ = malloc_trim(0)
 
         // Wait for the container process, copying I/O.
         let deadline: Int64? = state.exec && execTimeoutSeconds > 0
-            ? MonotonicClock.nowMs() + Int64(min(execTimeoutSeconds, UInt64(Int32.max))) * 1000 : nil
+            ? Clock.nowMs() + Int64(min(execTimeoutSeconds, UInt64(Int32.max))) * 1000 : nil
         var exitStatus: ChildStatus? = reap(containerPid: pid)
-        var drainUntil: Int64 = exitStatus.map { _ in MonotonicClock.nowMs() + Self.drainAfterExitMs } ?? 0
+        var drainUntil: Int64 = exitStatus == nil ? 0 : Clock.nowMs() + Self.drainAfterExitMs
         while true {
-            let now = MonotonicClock.nowMs()
+            let now = Clock.nowMs()
             if exitStatus != nil && (loop.outputDone || now >= drainUntil) { break }
             if exitStatus == nil, let deadline, now >= deadline {
                 ShimLog.warning("exec process \(pid) timed out after \(execTimeoutSeconds)s, killing it")
-                try? ProcessProbe.signal(pid: pid, startTime: startTime, signal: SIGKILL)
-                _ = try? Spawn.wait(pid)
+                Child.signal(pid: pid, startTime: startTime, SIGKILL)
+                _ = try? Child.reap(pid)
                 loop.drainOutputs()
                 loop.log?.flush()
                 return ShimExit.execTimeout
@@ -185,19 +186,20 @@ struct Shim {
             else if let deadline { timeout = Int32(min(max(0, deadline - now), Int64(Int32.max))) }
             if loop.runOnce(timeoutMs: timeout) && exitStatus == nil {
                 exitStatus = reap(containerPid: pid)
-                if exitStatus != nil { drainUntil = MonotonicClock.nowMs() + Self.drainAfterExitMs }
+                if exitStatus != nil { drainUntil = Clock.nowMs() + Self.drainAfterExitMs }
             }
         }
         loop.log?.flush()
+        loop.attach?.closeAll(loop)
         let finalStatus = exitStatus ?? .signaled(SIGKILL)
         ShimLog.info("container process \(pid) exited with \(finalStatus.exitCode)")
 
         if !state.exec {
-            _ = ChildProcess.run(controlArgs(["kill", "--all", id, "SIGKILL"]))
+            _ = Child.run(controlArgs(["kill", "--all", id, "SIGKILL"]))
             // A failed delete leaves the runtime's state: the engine's RUNTIME
             // resource (the library's cleaner) removes it.
             if Failpoint.check("shim.runtime.delete") != nil
-                || ChildProcess.run(controlArgs(["delete", "--force", id])) != .exited(0) {
+                || Child.run(controlArgs(["delete", "--force", id])) != .exited(0) {
                 ShimLog.warning("\(runtimeCommand) delete --force \(id) failed")
             }
             _ = reap(containerPid: -1)
@@ -212,7 +214,7 @@ struct Shim {
                 ShimLog.error("write exit record: \(error)")
             }
         }
-        deliver(finalStatus.exitCode, exitFD: exitFD)
+        deliver(finalStatus.exitCode, exitFD: exitFD?.raw ?? -1)
         return ShimExit.delivered
     }
 
@@ -224,12 +226,12 @@ struct Shim {
             if exitFD >= 0 {
                 do throws(Errno) {
                     if let injected = Failpoint.check("shim.fifo.write") { throw injected }
-                    try FileIO.writeAll(exitFD, p)
+                    try FDIO.writeAll(exitFD, p)
                 } catch {
                     ShimLog.warning("write exit fifo: \(error)")
                 }
             }
-            do throws(Errno) { try FileIO.writeAll(1, p) } catch {
+            do throws(Errno) { try FDIO.writeAll(1, p) } catch {
                 ShimLog.debug("write status to stdout: \(error)")
             }
         }
@@ -239,85 +241,84 @@ struct Shim {
     /// among them.
     private func reap(containerPid: pid_t) -> ChildStatus? {
         var found: ChildStatus? = nil
-        while true {
-            var status: Int32 = 0
-            let r = waitpid(-1, &status, WNOHANG)
-            if r > 0 {
-                if r == containerPid { found = ChildStatus(waitStatus: status) }
-                continue
-            }
-            if r < 0 && cp_errno() == EINTR { continue }
-            return found
+        while let (pid, status) = (try? Child.reap(-1, options: WNOHANG)) ?? nil {
+            if pid == containerPid { found = status }
         }
+        return found
     }
 
     private func protectFromOOMKiller() {
-        let fd = cp_open("/proc/self/oom_score_adj", O_RDWR, 0)
-        guard fd >= 0 else { ShimLog.warning("open oom_score_adj: \(Errno(rawValue: cp_errno()))"); return }
-        defer { close(fd) }
-        if let original = try? FileIO.readAll(fd, limit: 64), !original.isEmpty {
-            ChildProcess.originalOomScoreAdj = original
+        do throws(Errno) {
+            let fd = try FD(open: "/proc/self/oom_score_adj", O_RDWR)
+            if let original = try? fd.readAll(limit: 64), !original.isEmpty {
+                Child.originalOomScoreAdj = original
+            }
+            let value: [UInt8] = Array("-1000".utf8)
+            let ok = value.withUnsafeBytes { pwrite(fd.raw, $0.baseAddress, $0.count, 0) } == value.count
+            if !ok { ShimLog.warning("set oom_score_adj -1000: \(Errno.current), going on") }
+        } catch {
+            ShimLog.warning("open oom_score_adj: \(error)")
         }
-        let value = Array("-1000".utf8)
-        let ok = value.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } == value.count
-        if !ok { ShimLog.warning("set oom_score_adj -1000: \(Errno(rawValue: cp_errno())), going on") }
     }
 
-    private func openIsuladFifos(_ loop: inout IOLoop, tty: Bool) throws(ShimError) {
+    private func openIsuladFifos(_ loop: IOLoop, tty: Bool) throws(ShimError) {
         for (stream, path) in [state.isuladStdout, state.isuladStderr].enumerated() {
             guard let path else { continue }
-            var fd = cp_open(path, O_WRONLY | O_NONBLOCK, 0)
+            var raw = cs_open(path, O_WRONLY | O_NONBLOCK, 0)
             // No reader yet: keep our own read side so output waits in the FIFO.
-            if fd < 0 && cp_errno() == ENXIO { fd = cp_open(path, O_RDWR | O_NONBLOCK, 0) }
-            guard fd >= 0 else { throw ShimError("open \(path): \(Errno(rawValue: cp_errno()))") }
-            guard Fifo.isFifo(fd) else { close(fd); throw ShimError("\(path) is not a FIFO") }
-            loop.fifoOut[stream] = fd
+            if raw < 0 && cs_errno() == ENXIO { raw = cs_open(path, O_RDWR | O_NONBLOCK, 0) }
+            guard raw >= 0 else { throw ShimError("open \(path): \(Errno.current)") }
+            let fd = FD(adopting: raw)
+            guard fd.isFIFO else { throw ShimError("\(path) is not a FIFO") }
+            loop.fifoOut[stream] = fd.release()
         }
         if let path = state.isuladStdin {
-            let fd = cp_open(path, O_RDONLY | O_NONBLOCK, 0)
-            guard fd >= 0 else { throw ShimError("open \(path): \(Errno(rawValue: cp_errno()))") }
-            guard Fifo.isFifo(fd) else { close(fd); throw ShimError("\(path) is not a FIFO") }
+            let raw = cs_open(path, O_RDONLY | O_NONBLOCK, 0)
+            guard raw >= 0 else { throw ShimError("open \(path): \(Errno.current)") }
+            let fd = FD(adopting: raw)
+            guard fd.isFIFO else { throw ShimError("\(path) is not a FIFO") }
             do throws(Errno) { try loop.watchStdin(fifo: fd) } catch { throw ShimError("watch stdin: \(error)") }
         }
         if tty, let path = state.resizeFifo {
-            let fd = cp_open(path, O_RDWR | O_NONBLOCK, 0)
-            guard fd >= 0 else { throw ShimError("open \(path): \(Errno(rawValue: cp_errno()))") }
-            do throws(Errno) { try loop.watchResize(fifo: fd) } catch { throw ShimError("watch resize: \(error)") }
+            let raw = cs_open(path, O_RDWR | O_NONBLOCK, 0)
+            guard raw >= 0 else { throw ShimError("open \(path): \(Errno.current)") }
+            do throws(Errno) { try loop.watchResize(fifo: FD(adopting: raw)) } catch { throw ShimError("watch resize: \(error)") }
         }
     }
 
     /// Pipes for the container's stdio: the child ends go to the runtime
     /// (runc passes them to the container), ours stay in the loop.
-    private func makePipes(_ loop: inout IOLoop, childFDs: inout [Int32]) throws(ShimError) {
+    private func makePipes(_ loop: IOLoop, childFDs: inout [Int32]) throws(ShimError) {
         var fds: [Int32] = [-1, -1]
-        if state.openStdin || state.isuladStdin != nil {
-            guard cp_pipe2(&fds, O_CLOEXEC) == 0 else { throw ShimError("pipe: \(Errno(rawValue: cp_errno()))") }
+        if state.openStdin || state.isuladStdin.map({ _ in true }) ?? false {
+            guard cs_pipe2(&fds) == 0 else { throw ShimError("pipe: \(Errno.current)") }
             childFDs[0] = fds[0]
             loop.containerIn = fds[1]
-            _ = fcntl(fds[1], F_SETFL, O_NONBLOCK)
+            _ = cs_set_nonblock(fds[1])
         }
         for stream in 0..<2 {
-            guard cp_pipe2(&fds, O_CLOEXEC) == 0 else { throw ShimError("pipe: \(Errno(rawValue: cp_errno()))") }
+            guard cs_pipe2(&fds) == 0 else { throw ShimError("pipe: \(Errno.current)") }
             childFDs[stream + 1] = fds[1]
-            _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
-            do throws(Errno) { try loop.watchOutput(stream: stream, fd: fds[0]) } catch {
+            let read = FD(adopting: fds[0])
+            read.setNonBlocking()
+            do throws(Errno) { try loop.watchOutput(stream: stream, fd: read) } catch {
                 throw ShimError("watch output: \(error)")
             }
         }
     }
 
     /// Accepts runc's console connection, unless the runtime exits first.
-    private func waitForConsole(_ console: ConsoleSocket, runtimePid: pid_t) -> Int32? {
-        let pidfd = cp_pidfd_open(runtimePid, 0)
-        defer { if pidfd >= 0 { close(pidfd) } }
+    private func waitForConsole(_ console: borrowing UnixListener, runtimePid: pid_t) -> FD? {
+        let pidfd = cs_pidfd_open(runtimePid)
+        let pin: FD? = pidfd >= 0 ? FD(adopting: pidfd) : nil
+        defer { _ = pin }
         while true {
-            var pfds = [pollfd(fd: console.listenFD, events: Int16(POLLIN), revents: 0),
+            var pfds = [pollfd(fd: console.fd.raw, events: Int16(POLLIN), revents: 0),
                         pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)]
-            let r = poll(&pfds, pidfd >= 0 ? 2 : 1, -1)
-            if r < 0 && cp_errno() == EINTR { continue }
+            let r = (try? sys32 { poll(&pfds, 2, -1) }) ?? -1
             if r <= 0 { return nil }
             if pfds[0].revents != 0 {
-                do throws(ShimError) { return try console.receiveMaster() } catch {
+                do throws(ShimError) { return try ConsoleSocket.receiveMaster(console) } catch {
                     ShimLog.error(error.message)
                     return nil
                 }
@@ -327,41 +328,44 @@ struct Shim {
     }
 
     private func readPidFile() -> pid_t? {
-        let fd = cp_open(workDir + "/pid", O_RDONLY | O_NOFOLLOW, 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        guard let bytes = try? FileIO.readAll(fd, limit: 64) else { return nil }
-        let text = String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == " " }).first
-        guard let text, let pid = Int32(text), pid > 0 else { return nil }
-        return pid
+        guard let fd = try? FD(open: workDir + "/pid", O_RDONLY | O_NOFOLLOW),
+              let bytes = try? fd.readAll(limit: 64) else { return nil }
+        guard let first = bytes.split(whereSeparator: { $0 == 0x0a || $0 == 0x20 }).first,
+              let pid = parseDecimal(first), pid > 0, pid <= UInt64(Int32.max) else { return nil }
+        return pid_t(pid)
     }
 
     /// The runtime failed: its log.json errors go to stderr (iSulad shows
     /// them), anything it left is deleted, exit 1.
     private func runtimeFailed(_ runtimePid: pid_t, reason: String?) -> Int32 {
-        if runtimePid > 0 { _ = ChildProcess.wait(runtimePid, timeoutMs: 10_000) }
+        if runtimePid > 0 { _ = Child.wait(runtimePid, timeoutMs: 10_000) }
         var message = runtimeLogErrors()
         if message.isEmpty { message = reason ?? "\(runtimeCommand) \(state.exec ? "exec" : "create") failed" }
-        if !state.exec { _ = ChildProcess.run(controlArgs(["delete", "--force", id])) }
+        if !state.exec { _ = Child.run(controlArgs(["delete", "--force", id])) }
         _ = reap(containerPid: -1)
         return fail(message)
     }
 
     private func runtimeLogErrors() -> String {
-        let fd = cp_open(workDir + "/log.json", O_RDONLY | O_NOFOLLOW, 0)
-        guard fd >= 0 else { return "" }
-        defer { close(fd) }
-        let size = lseek(fd, 0, SEEK_END)
-        _ = lseek(fd, max(0, size - 65536), SEEK_SET)
-        guard let bytes = try? FileIO.readAll(fd, limit: 65536) else { return "" }
+        guard let fd = try? FD(open: workDir + "/log.json", O_RDONLY | O_NOFOLLOW) else { return "" }
+        let size = lseek(fd.raw, 0, SEEK_END)
+        _ = lseek(fd.raw, max(0, size - 65536), SEEK_SET)
+        guard let bytes = try? fd.readAll(limit: 65536) else { return "" }
         var messages: [String] = []
-        for line in bytes.split(separator: UInt8(ascii: "\n")) {
-            guard let doc = try? JSON.parse(Array(line)), doc["level"]?.stringValue == "error",
+        for line in bytes.split(separator: 0x0a) {
+            guard let doc = try? JSON.parse(Array(line)),
+                  let level = doc["level"]?.stringValue, level.utf8.elementsEqual("error".utf8),
                   let msg = doc["msg"]?.stringValue else { continue }
             messages.append(msg)
         }
         return messages.suffix(3).joined(separator: "; ")
     }
+}
+
+func lastComponent(_ path: String) -> String {
+    let parts = path.utf8.split(separator: UInt8(ascii: "/"))
+    guard let last = parts.last else { return "runc" }
+    return String(decoding: last, as: UTF8.self)
 }
 
 /// Logs and prints an error, returns the failure exit code.

@@ -1,18 +1,24 @@
-import Glibc
-import Platform
-import SystemPackage
+import CShim
 
-// A FIFO with no reader is not fatal; start-up must finish within 120 s.
-signal(SIGPIPE, SIG_IGN)
-alarm(Shim.startupTimeoutSeconds)
-let arguments = CommandLine.arguments
-ShimLog.configure(path: getenv("ISULAD_SHIIM_LOG_PATH").map { String(cString: $0) },
-                  level: getenv("ISULAD_SHIIM_LOG_LEVEL").map { String(cString: $0) }
-                      ?? (arguments.count > 4 ? arguments[4] : nil))
-let code: Int32
-do throws(ShimError) {
-    code = try Shim(arguments: arguments).run()
-} catch {
-    code = fail(error.message)
+/// Embedded Swift has no CommandLine: argv comes from the C side.
+func shimMain() -> Int32 {
+    // A FIFO with no reader is not fatal; start-up must finish within 120 s.
+    cs_ignore_sigpipe()
+    alarm(Shim.startupTimeoutSeconds)
+    var arguments: [String] = []
+    for i in 0..<cs_argc() { arguments.append(String(cString: cs_argv(i)!)) }
+    ShimLog.configure(path: getenv("ISULAD_SHIIM_LOG_PATH").map { String(cString: $0) },
+                      level: getenv("ISULAD_SHIIM_LOG_LEVEL").map { String(cString: $0) }
+                          ?? (arguments.count > 4 ? arguments[4] : nil))
+    // Blocked from the start and read from the event loop: SIGTERM, SIGHUP
+    // and SIGINT never end the shim (only SIGKILL does).
+    let signals = cs_signalfd_open()
+    guard signals >= 0 else { return fail("signalfd: \(Errno.current)") }
+    do throws(ShimError) {
+        return try Shim(arguments: arguments).run(signals: FD(adopting: signals))
+    } catch {
+        return fail(error.message)
+    }
 }
-exit(code)
+
+exit(shimMain())

@@ -1,4 +1,3 @@
-import SystemPackage
 
 /// A directory entry's name as the kernel gave it: raw bytes, NUL-terminated,
 /// so a name that is not valid UTF-8 is still passed back intact.

@@ -1,7 +1,6 @@
 import Diagnostics
 import Glibc
 import Platform
-import SystemPackage
 
 extension BuiltinCleaner {
     /// `<runtime> --root <value> delete --force <id>`: exit 0, or a runtime

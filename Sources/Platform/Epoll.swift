@@ -2,9 +2,10 @@ import CPlatform
 import Glibc
 import SystemPackage
 
-/// An epoll instance. Owns its fd: `close()` once, explicitly (the owner
-/// decides when no thread can still be waiting on it).
-public struct Epoll: Sendable {
+/// An epoll instance. Owns its fd, closed once, by deinit: when the last
+/// holder (the supervisor, its OOM watcher, its epoll thread) lets go, no
+/// thread can still be waiting on it.
+public final class Epoll: Sendable {
     public let fd: Int32
 
     public struct Events: OptionSet, Sendable {
@@ -54,11 +55,12 @@ public struct Epoll: Sendable {
         return Int(n)
     }
 
-    public func close() { _ = Glibc.close(fd) }
+    deinit { _ = Glibc.close(fd) }
 }
 
-/// An eventfd used to wake a thread blocked in epoll_wait or poll.
-public struct EventFD: Sendable {
+/// An eventfd used to wake a thread blocked in epoll_wait or poll (or as a
+/// v1 cgroup OOM notifier). Owns its fd, closed by deinit.
+public final class EventFD: Sendable {
     public let fd: Int32
 
     public init() throws(Errno) {
@@ -73,10 +75,14 @@ public struct EventFD: Sendable {
     }
 
     /// Resets the counter; harmless when it was already zero.
-    public func drain() {
+    public func drain() { _ = take() }
+
+    /// Reads and resets the counter; nil when it was zero (EAGAIN).
+    public func take() -> UInt64? {
         var value: UInt64 = 0
-        _ = withUnsafeMutableBytes(of: &value) { read(fd, $0.baseAddress, 8) }
+        let n = withUnsafeMutableBytes(of: &value) { p in retryingEINTR { read(fd, p.baseAddress, 8) } }
+        return n == 8 ? value : nil
     }
 
-    public func close() { _ = Glibc.close(fd) }
+    deinit { _ = Glibc.close(fd) }
 }

@@ -75,7 +75,7 @@ public struct ExitRecord: Sendable, Equatable {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw Errno(rawValue: errno) }
-        guard cp_s_isreg(st.st_mode) != 0, st.st_size <= maxSize else { throw Errno.invalidArgument }
+        guard st.st_mode & S_IFMT == S_IFREG, st.st_size <= maxSize else { throw Errno.invalidArgument }
         let bytes: [UInt8]
         do throws(Errno) { bytes = try FileIO.readAll(fd, limit: maxSize) } catch {
             throw error == .fileTooLarge ? Errno.invalidArgument : error

@@ -17,7 +17,7 @@ public enum Fifo {
         guard failed.errno == .fileExists else { throw failed }
         var st = stat()
         guard lstat(path, &st) == 0 else { throw SystemError.last("lstat", path: path) }
-        guard cp_s_isfifo(st.st_mode) != 0 else { throw SystemError(.fileExists, "mkfifo", path: path) }
+        guard st.st_mode & S_IFMT == S_IFIFO else { throw SystemError(.fileExists, "mkfifo", path: path) }
     }
 
     /// Opens the read end non-blocking and close-on-exec. A symlink is ELOOP
@@ -33,7 +33,7 @@ public enum Fifo {
 
     public static func isFifo(_ fd: Int32) -> Bool {
         var st = stat()
-        return fstat(fd, &st) == 0 && cp_s_isfifo(st.st_mode) != 0
+        return fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFIFO
     }
 }
 

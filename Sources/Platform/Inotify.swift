@@ -2,9 +2,9 @@ import CPlatform
 import Glibc
 import SystemPackage
 
-/// An inotify instance (non-blocking, close-on-exec). Owns its fd: `close()`
-/// once, explicitly, when no thread can still be reading it.
-public struct Inotify: Sendable {
+/// An inotify instance (non-blocking, close-on-exec). Owns its fd, closed
+/// by deinit once nothing holds it.
+public final class Inotify: Sendable {
     public let fd: Int32
 
     public init() throws(Errno) {
@@ -45,5 +45,5 @@ public struct Inotify: Sendable {
         }
     }
 
-    public func close() { _ = Glibc.close(fd) }
+    deinit { _ = Glibc.close(fd) }
 }

@@ -2,8 +2,9 @@ import CPlatform
 import Glibc
 import SystemPackage
 
-/// A CLOCK_MONOTONIC timerfd (non-blocking, close-on-exec), one-shot.
-public struct TimerFD: Sendable {
+/// A CLOCK_MONOTONIC timerfd (non-blocking, close-on-exec), one-shot. Owns
+/// its fd, closed by deinit.
+public final class TimerFD: Sendable {
     public let fd: Int32
 
     public init() throws(Errno) {
@@ -30,5 +31,5 @@ public struct TimerFD: Sendable {
         _ = withUnsafeMutableBytes(of: &value) { read(fd, $0.baseAddress, 8) }
     }
 
-    public func close() { _ = Glibc.close(fd) }
+    deinit { _ = Glibc.close(fd) }
 }

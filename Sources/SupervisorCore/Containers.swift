@@ -18,10 +18,12 @@ extension Engine {
             }
             guard let supervisor else { throw Errno(rawValue: ESHUTDOWN) }
             do throws(Errno) {
-                try supervisor.arm(fd: fd, id: id, runtime: runtime, info: info)
-                // Resources tracked before arming belong to this run; their
-                // cgroups' OOM counters are watched from now on.
-                let watching = ledger.withLock { l -> Bool in
+                // Armed under the ledger lock: an exit already waiting in the
+                // FIFO is handled at once on a worker, whose first step (taking
+                // the resources) waits until this run owns the resources
+                // tracked before arming and their cgroups are watched.
+                let watching = try ledger.withLock { (l: inout ResourceLedger) throws(Errno) -> Bool in
+                    try supervisor.arm(fd: fd, id: id, runtime: runtime, info: info)
                     l.armed(id)
                     return l.cgroups(of: id).reduce(false) { supervisor.oom.watch(id: id, cgroup: $1) || $0 }
                 }

@@ -16,8 +16,6 @@ import SystemPackage
 public final class Engine: @unchecked Sendable {
     public static let shared = Engine()
 
-    public static let version = "1.0.0"
-
     /// Guards `state`; its condition wakes callers waiting for a shutdown
     /// or a GC list load to finish.
     let lifecycle = ConditionLock()

@@ -26,7 +26,9 @@ extension Engine {
         while true {
             let resources = ledger.withLock { $0.take(id) }
             // The OOM counter once more before the cleaner removes the cgroup:
-            // an OOM kill that ended the container is reported before its stop.
+            // an OOM kill that ended the container is reported before its stop
+            // (watched here too, should a cgroup have escaped its watch).
+            for r in resources where r.kind == .cgroup { supervisor?.oom.watch(id: id, cgroup: r.value) }
             reportOOM(id)
             if inGC {
                 for r in resources {

@@ -63,22 +63,12 @@ final class ExitSupervisor: @unchecked Sendable {
          locateOOM: (@Sendable (String) -> OOMSource?)? = nil) throws(Errno) {
         self.onReady = onReady
         self.onOOM = onOOM
+        // Each fd closes with its last holder (deinit), on failure here too.
         epoll = try Epoll()
         oom = OOMWatcher(epoll: epoll, locate: locateOOM)
-        do {
-            wakeup = try EventFD()
-        } catch {
-            epoll.close()
-            throw error
-        }
-        do {
-            try epoll.add(wakeup.fd, events: .input, data: EpollToken.wakeup.data)
-            thread = try NativeThread.start(name: "supv-epoll") { [unowned self] in self.run() }
-        } catch {
-            wakeup.close()
-            epoll.close()
-            throw error
-        }
+        wakeup = try EventFD()
+        try epoll.add(wakeup.fd, events: .input, data: EpollToken.wakeup.data)
+        thread = try NativeThread.start(name: "supv-epoll") { [unowned self] in self.run() }
     }
 
     /// One-shot: an event disables the registration, so once an exit is
@@ -165,12 +155,9 @@ final class ExitSupervisor: @unchecked Sendable {
         }
     }
 
-    /// The epoll and eventfd descriptors outlive `stop()` until no queued
-    /// job can re-arm a FIFO any more (jobs hold the supervisor).
-    deinit {
-        wakeup.close()
-        epoll.close()
-    }
+    // The epoll and eventfd descriptors outlive `stop()` until no queued
+    // job can re-arm a FIFO any more (jobs hold the supervisor): they close
+    // when the supervisor (and its OOM watcher) is released.
 
     /// On a worker: reads the status of a FIFO the epoll thread reported.
     /// nil while the status is incomplete (the FIFO is re-armed), or when

@@ -16,8 +16,10 @@ public struct PidInfo: Sendable, Equatable {
     }
 }
 
-/// One container in the GC list: what iSulad stores, plus this library's
-/// extras (tracked resources, attempts) and any keys another writer added.
+/// One container in the GC list as garbage.json holds it: what iSulad
+/// stores, plus this library's extras (tracked resources, attempts) and any
+/// keys another writer added. Only persisted fields: scheduling lives in
+/// the list's slot (GCList).
 struct GCEntry: Sendable {
     var id: String
     var runtime: String
@@ -27,13 +29,8 @@ struct GCEntry: Sendable {
     var engineReleased = false
     var attempts = 0
     var lastError: String?
-    var nextDueNs: Int64 = 0
-    var inFlight = false
     /// Keys of the entry this library does not interpret, kept on rewrite.
     var unknownKeys: [(String, JSONValue)] = []
-    /// The entry's JSON as written to garbage.json, refreshed on each change
-    /// that reaches the file, so a rewrite concatenates instead of re-encoding.
-    var encoded: [UInt8] = []
 
     init(id: String, runtime: String, info: PidInfo, resources: [TrackedResource]) {
         self.id = id

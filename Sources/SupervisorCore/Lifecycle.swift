@@ -123,24 +123,33 @@ extension Engine {
             if let gc = self.gc { return gc }
             return try ensureGC()   // closed between the two looks: load again
         }
-        let store: GCStore
-        do throws(Errno) {
-            store = try GCStore(rootDir: rootDir)
+        let gc: GarbageCollector
+        do throws(SystemError) {
+            gc = try GarbageCollector(rootDir: rootDir, gcCollaborators())
         } catch {
             withState { s in
                 s.parts.gc = .none
                 lifecycle.broadcast()
             }
             // The ABI logs the one line of the failed call.
-            throw SystemError(error, "load", path: rootDir + "/" + GCStore.fileName)
+            throw error
         }
-        let gc = GarbageCollector(store: store, engine: self)
         withState { s in
             s.parts.gc = .open(gc)
             s.shutdownWriteError = nil
             lifecycle.broadcast()
         }
         return gc
+    }
+
+    /// What the collector needs of the engine.
+    private func gcCollaborators() -> GarbageCollector.Collaborators {
+        GarbageCollector.Collaborators(
+            submit: { [unowned self] id, job in self.submit(key: id, job) },
+            hooks: { [unowned self] in self.currentHooks() },
+            options: { [unowned self] in self.currentOptions() },
+            releaser: { [unowned self] hooks, options in self.releaser(hooks: hooks, options: options) },
+            released: { [unowned self] id in self.gcEntryReleased(id) })
     }
 
     public func startGC() throws(SystemError) {
@@ -161,7 +170,7 @@ extension Engine {
 
     public func restoreGC() throws(SystemError) -> Int {
         let gc = try ensureGC()
-        return try named("restore", path: gc.store.rootDir + "/" + GCStore.fileName) { () throws(Errno) in try gc.restore().count }
+        return try gc.restore().count
     }
 
     /// Stops everything in dependency order: no new exits, no new GC
@@ -193,10 +202,10 @@ extension Engine {
         var writeFailure: Errno?
         var writeError: String?
         do throws(Errno) {
-            try gc?.store.close()
+            try gc?.close()
         } catch {
             writeFailure = error
-            writeError = "cannot write \(gc?.store.rootDir ?? "")/\(GCStore.fileName): \(error)"
+            writeError = "cannot write \(gc?.rootDir ?? "")/\(GCFile.fileName): \(error)"
         }
         let discarded = ledger.withLock { l -> Int in
             defer { l = ResourceLedger() }

@@ -18,7 +18,7 @@ extension Engine {
         // The GC list's failing write (changes only in memory), or the last
         // shutdown's; null when every change is on disk.
         w.key("gc_write_error")
-        if let err = gc.map({ $0.store.writeError }) ?? shutdownWriteError { w.string(err) } else { w.null() }
+        if let err = gc.map({ $0.writeError }) ?? shutdownWriteError { w.string(err) } else { w.null() }
         w.key("monitors")
         w.arrayOpen()
         for m in supervisor?.snapshot() ?? [] {
@@ -34,7 +34,8 @@ extension Engine {
         w.arrayClose()
         w.key("gc")
         w.arrayOpen()
-        for e in gc?.snapshot() ?? [] {
+        for slot in gc?.snapshot() ?? [] {
+            let e = slot.entry
             w.mapOpen()
             w.key("id"); w.string(e.id)
             w.key("runtime"); w.string(e.runtime)
@@ -43,8 +44,8 @@ extension Engine {
             w.key("attempts"); w.int(Int64(e.attempts))
             w.key("last_error")
             if let err = e.lastError { w.string(err) } else { w.null() }
-            w.key("next_retry_ms"); w.int(e.inFlight ? 0 : max(0, (e.nextDueNs - now) / 1_000_000))
-            w.key("in_progress"); w.bool(e.inFlight)
+            w.key("next_retry_ms"); w.int(slot.inFlight ? 0 : max(0, (slot.nextDueNs - now) / 1_000_000))
+            w.key("in_progress"); w.bool(slot.inFlight)
             w.key("stuck"); w.bool(e.attempts >= options.gcStuckAfter)
             w.key("resources")
             GCFileFormat.writeResources(e.resources, to: w)

@@ -56,9 +56,17 @@ public func abi_supervisor_shutdown() -> Int32 {
     }
 }
 
-private let versionString: StaticString = "1.0.0"
+/// SUPERVISOR_VERSION as a C string that lives as long as the library
+/// (a global: initialised once, thread-safely, on first use; never written
+/// after, hence safe to share).
+nonisolated(unsafe) private let versionCString: UnsafePointer<CChar> = {
+    let bytes = Engine.version.utf8CString
+    let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count)
+    bytes.withUnsafeBufferPointer { p.initialize(from: $0.baseAddress!, count: bytes.count) }
+    return UnsafePointer(p)
+}()
 
 @_cdecl("supervisor_version")
 public func abi_supervisor_version() -> UnsafePointer<CChar> {
-    UnsafeRawPointer(versionString.utf8Start).assumingMemoryBound(to: CChar.self)
+    versionCString
 }

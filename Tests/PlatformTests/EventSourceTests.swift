@@ -9,7 +9,6 @@ import Testing
         let dir = TempDir("inotify")
         try AtomicFile.write(Array("a".utf8), directory: dir.path, name: "watched")
         let inotify = try Inotify()
-        defer { inotify.close() }
         let wd = try inotify.addWatch(dir.sub("watched"), mask: UInt32(IN_MODIFY))
         #expect(!readable(inotify.fd, within: 0))
         try KernelFile.write(dir.sub("watched"), "b")
@@ -25,7 +24,6 @@ import Testing
 
     @Test func timerFiresAtItsDeadlineAndDisarms() throws {
         let timer = try TimerFD()
-        defer { timer.close() }
         let t0 = MonotonicClock.nowNs()
         timer.arm(atNs: t0 + 30_000_000)
         #expect(readable(timer.fd, within: 5_000))
@@ -39,9 +37,7 @@ import Testing
 
     @Test func epollWakesOnAnEventFD() throws {
         let epoll = try Epoll()
-        defer { epoll.close() }
         let wake = try EventFD()
-        defer { wake.close() }
         try epoll.add(wake.fd, events: .input, data: 42)
         var events = [epoll_event](repeating: epoll_event(), count: 4)
         #expect(try epoll.wait(into: &events, timeoutMs: 0) == 0)

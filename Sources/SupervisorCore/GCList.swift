@@ -1,0 +1,174 @@
+import Diagnostics
+import Cleaner
+import Platform
+
+/// The GC list as a plain value: entries, their schedule, and what the file
+/// must keep besides (refused entries, unknown top-level keys). No locks, no
+/// threads, no I/O: the collector owns one behind its lock, and every rule
+/// about replacement, backoff and due order is testable here directly.
+struct GCList {
+    private(set) var entries = GCEntryTable()
+    private var unknownTopKeys: [(String, JSONValue)] = []
+    /// Entries of the file that failed validation, kept as read (written
+    /// back after the valid ones), each once.
+    private var refusedEntries: [JSONValue] = []
+    private var refusedSeen: Set<[UInt8]> = []
+    /// Ids removed whose removal is not durable yet, with the generation
+    /// that carries it: gc_restore must not bring them back.
+    private var pendingRemovals: [String: UInt64] = [:]
+
+    init(_ doc: GCFileFormat.Document? = nil, dueAt now: Int64 = 0) {
+        guard let doc else { return }
+        unknownTopKeys = doc.unknownTopKeys
+        for entry in doc.entries { entries[entry.id] = GCEntryTable.Slot(entry: entry, nextDueNs: now) }
+        addRefused(doc.refusedEntries)
+    }
+
+    var count: Int { entries.count }
+    func contains(_ id: String) -> Bool { entries[id] != nil }
+    subscript(id: String) -> GCEntry? { entries[id]?.entry }
+
+    // MARK: changes
+
+    /// Adds `entry`, due at `now`, or replaces the entry of the same id:
+    /// attempts start over, but nothing still to be released is forgotten
+    /// (resources are merged), an attempt in flight stays in flight (its
+    /// result will not apply) and unknown keys are kept.
+    mutating func add(_ entry: GCEntry, now: Int64) {
+        var slot = GCEntryTable.Slot(entry: entry, nextDueNs: now)
+        if let old = entries[entry.id] {
+            let added = entry.resources.filter { r in !old.entry.resources.contains { $0.kind == r.kind && $0.value == r.value } }
+            slot.entry.resources = old.entry.resources + added
+            slot.entry.unknownKeys = old.entry.unknownKeys
+            slot.inFlight = old.inFlight
+            slot.epoch = old.epoch &+ 1
+        }
+        entries[entry.id] = slot
+        pendingRemovals[entry.id] = nil
+    }
+
+    /// Appends a resource to entry `id`; false when there is none. An
+    /// attempt running now works from a snapshot without it: its result
+    /// will not apply (the entry is attempted again at once).
+    mutating func appendResource(_ resource: TrackedResource, to id: String) -> Bool {
+        guard entries[id] != nil else { return false }
+        entries.update(id) {
+            $0.entry.resources.append(resource)
+            $0.epoch &+= 1
+            $0.encoded = []
+        }
+        return true
+    }
+
+    /// Removes entry `id`; `generation` is the write that makes it durable.
+    mutating func remove(_ id: String, generation: UInt64) {
+        guard entries[id] != nil else { return }
+        entries[id] = nil
+        pendingRemovals[id] = generation
+    }
+
+    /// Everything up to `generation` is on disk.
+    mutating func durable(upTo generation: UInt64) {
+        if !pendingRemovals.isEmpty { pendingRemovals = pendingRemovals.filter { $0.value > generation } }
+    }
+
+    /// gc_restore: entries of `doc` this list does not have, except those
+    /// whose removal is in flight. Returns the ids added (due at `now`) and
+    /// whether anything else (refused entries) changed.
+    mutating func merge(_ doc: GCFileFormat.Document, now: Int64) -> (added: [String], changed: Bool) {
+        var added: [String] = []
+        for entry in doc.entries where entries[entry.id] == nil && pendingRemovals[entry.id] == nil {
+            entries[entry.id] = GCEntryTable.Slot(entry: entry, nextDueNs: now)
+            added.append(entry.id)
+        }
+        let refused = refusedEntries.count
+        addRefused(doc.refusedEntries)
+        return (added, !added.isEmpty || refusedEntries.count != refused)
+    }
+
+    private mutating func addRefused(_ items: [JSONValue]) {
+        for item in items where refusedSeen.insert(JSON.serialize(item)).inserted {
+            refusedEntries.append(item)
+        }
+    }
+
+    // MARK: schedule
+
+    /// Marks every entry due at `now` in flight and returns it with its
+    /// epoch; also the earliest due time of the others (nil: none waits).
+    mutating func takeDue(now: Int64) -> (due: [(id: String, epoch: UInt32)], earliest: Int64?) {
+        var due: [(id: String, epoch: UInt32)] = []
+        var earliest = Int64.max
+        entries.forEachInOrder { slot in
+            guard !slot.inFlight else { return }
+            if slot.nextDueNs <= now {
+                slot.inFlight = true
+                due.append((slot.entry.id, slot.epoch))
+            } else {
+                earliest = min(earliest, slot.nextDueNs)
+            }
+        }
+        return (due, earliest == Int64.max ? nil : earliest)
+    }
+
+    /// An attempt could not be started (the pool stopped): due again later.
+    mutating func cancelAttempt(_ id: String) {
+        entries.update(id) { $0.inFlight = false }
+    }
+
+    enum AttemptResult: Equatable {
+        /// The entry left the list meanwhile (nothing to do).
+        case gone
+        /// Replaced or changed while the attempt ran: attempt again now.
+        case superseded
+        /// Everything released: remove it (durably) and tell the engine.
+        case released
+        /// Failed again; `attempts` so far, and whether it just became stuck.
+        case failed(attempts: Int, newlyStuck: Bool)
+    }
+
+    /// Applies the outcome of the attempt begun at `epoch`: on failure the
+    /// entry keeps what remains, counts the attempt, and backs off.
+    mutating func finishAttempt(_ id: String, epoch: UInt32, outcome: ResourceRelease.Outcome, failure: String?,
+                                now: Int64, options: Options) -> AttemptResult {
+        guard let slot = entries[id] else { return .gone }
+        guard slot.epoch == epoch else {
+            entries.update(id) {
+                $0.inFlight = false
+                $0.nextDueNs = now
+            }
+            return .superseded
+        }
+        guard let failure else { return .released }
+        var result = AttemptResult.gone
+        entries.update(id) { s in
+            s.inFlight = false
+            s.entry.attempts += 1
+            s.entry.resources = outcome.resources
+            s.entry.engineReleased = outcome.engineReleased
+            s.entry.lastError = failure
+            s.encoded = []
+            s.nextDueNs = now + Int64(options.gcBackoffMs(afterAttempts: s.entry.attempts)) * 1_000_000
+            let stuck = s.entry.attempts >= options.gcStuckAfter && !s.loggedStuck
+            if stuck { s.loggedStuck = true }
+            result = .failed(attempts: s.entry.attempts, newlyStuck: stuck)
+        }
+        return result
+    }
+
+    // MARK: the file
+
+    /// garbage.json's bytes; entries changed since the last call are
+    /// encoded now, the others reuse their bytes.
+    mutating func encodeDocument() -> [UInt8] {
+        var size = 64
+        entries.forEachInOrder { slot in
+            if slot.encoded.isEmpty { slot.encoded = GCFileFormat.encode(slot.entry) }
+            size += slot.encoded.count + 1
+        }
+        var out = GCFileFormat.beginDocument(capacity: size)
+        entries.forEachInOrder { GCFileFormat.appendEntry($0.encoded, to: &out) }
+        GCFileFormat.endDocument(&out, refusedEntries: refusedEntries, unknownTopKeys: unknownTopKeys)
+        return out
+    }
+}

@@ -1,0 +1,130 @@
+import Cleaner
+import Platform
+import Testing
+@testable import SupervisorCore
+
+/// The GC list's rules as a plain value: replacement, due order, backoff,
+/// attempts that were superseded, restores that must not resurrect.
+@Suite struct GCListTests {
+    private func entry(_ id: String, _ resources: [TrackedResource] = []) -> GCEntry {
+        GCEntry(id: id, runtime: "runc", info: PidInfo(pid: 10, ppid: 9, startTime: 100, pstartTime: 90), resources: resources)
+    }
+    private let mount = TrackedResource(kind: .mount, value: "/m")
+    private let path = TrackedResource(kind: .path, value: "/p")
+    private func failed(_ resources: [TrackedResource]) -> ResourceRelease.Outcome {
+        ResourceRelease.Outcome(resources: resources, engineReleased: false, failure: "busy")
+    }
+
+    @Test func dueEntriesAreTakenOnceInInsertionOrder() {
+        var l = GCList()
+        l.add(entry("a"), now: 10)
+        l.add(entry("b"), now: 5)
+        l.add(entry("c"), now: 50)
+        let (due, earliest) = l.takeDue(now: 20)
+        #expect(due.map(\.id) == ["a", "b"])
+        #expect(earliest == 50)
+        let r1 = l.takeDue(now: 20).due.isEmpty
+        #expect(r1)          // in flight: not taken twice
+        l.cancelAttempt("a")
+        let r2 = l.takeDue(now: 20).due.map(\.id)
+        #expect(r2 == ["a"])
+        var empty = GCList()
+        #expect(empty.takeDue(now: 0).earliest == nil)    // empty: nothing to wait for
+    }
+
+    @Test func aFailedAttemptBacksOffAndKeepsWhatRemains() {
+        var options = Options()
+        try? options.set("gc_retry_initial_ms", "100")
+        try? options.set("gc_retry_max_ms", "400")
+        var l = GCList()
+        l.add(entry("a", [mount, path]), now: 0)
+        var due = l.takeDue(now: 0).due[0]
+        let r3 = l.finishAttempt("a", epoch: due.epoch, outcome: failed([mount]), failure: "busy", now: 0, options: options)
+        #expect(r3 == .failed(attempts: 1, newlyStuck: false))
+        var slot = l.entries["a"]!
+        #expect(slot.entry.resources == [mount])
+        #expect(slot.entry.lastError == "busy")
+        #expect((80_000_000...120_000_000).contains(slot.nextDueNs))   // 100 ms ± 20%
+        for attempt in 2...4 {
+            due = l.takeDue(now: Int64.max / 2).due[0]
+            _ = l.finishAttempt("a", epoch: due.epoch, outcome: failed([mount]), failure: "busy", now: 0, options: options)
+            slot = l.entries["a"]!
+            #expect(slot.entry.attempts == attempt)
+            #expect(slot.nextDueNs <= 400_000_000)                       // capped
+        }
+    }
+
+    @Test func anEntryBecomesStuckOnce() {
+        var options = Options()
+        try? options.set("gc_stuck_after", "2")
+        var l = GCList()
+        l.add(entry("a"), now: 0)
+        var results: [GCList.AttemptResult] = []
+        for _ in 0..<3 {
+            let due = l.takeDue(now: Int64.max / 2).due[0]
+            results.append(l.finishAttempt("a", epoch: due.epoch, outcome: failed([]), failure: "x", now: 0, options: options))
+        }
+        #expect(results == [.failed(attempts: 1, newlyStuck: false), .failed(attempts: 2, newlyStuck: true),
+                            .failed(attempts: 3, newlyStuck: false)])
+    }
+
+    @Test func aReplacementSupersedesTheAttemptInFlightAndKeepsResources() {
+        var l = GCList()
+        l.add(entry("a", [mount]), now: 0)
+        let due = l.takeDue(now: 0).due[0]
+        l.add(entry("a", [path]), now: 0)                  // gc_add_container again
+        #expect(l.entries["a"]!.entry.resources == [mount, path])
+        #expect(l.entries["a"]!.inFlight)                   // still one attempt at a time
+        let ok = ResourceRelease.Outcome(resources: [], engineReleased: true, failure: nil)
+        let r4 = l.finishAttempt("a", epoch: due.epoch, outcome: ok, failure: nil, now: 7, options: Options())
+        #expect(r4 == .superseded)
+        #expect(l.contains("a"))
+        let r5 = l.takeDue(now: 7).due.map(\.id)
+        #expect(r5 == ["a"])  // attempted again at once
+    }
+
+    @Test func aResourceAddedDuringAnAttemptSupersedesIt() {
+        var l = GCList()
+        l.add(entry("a"), now: 0)
+        let due = l.takeDue(now: 0).due[0]
+        let r6 = l.appendResource(path, to: "a")
+        #expect(r6)
+        let r7 = l.appendResource(path, to: "nobody")
+        #expect(!r7)
+        let ok = ResourceRelease.Outcome(resources: [], engineReleased: true, failure: nil)
+        let r8 = l.finishAttempt("a", epoch: due.epoch, outcome: ok, failure: nil, now: 0, options: Options())
+        #expect(r8 == .superseded)
+        let again = l.takeDue(now: 0).due[0]
+        let r9 = l.finishAttempt("a", epoch: again.epoch, outcome: ok, failure: nil, now: 0, options: Options())
+        #expect(r9 == .released)
+    }
+
+    @Test func aRestoreNeverResurrectsARemovalInFlight() throws {
+        var l = GCList()
+        l.add(entry("gone"), now: 0)
+        l.remove("gone", generation: 5)
+        let doc = try GCFileFormat.decode(Array("{\"GcContainers\":[{\"id\":\"gone\",\"runtime\":\"runc\",\"pid\":3},{\"id\":\"new\",\"runtime\":\"runc\",\"pid\":4}]}".utf8))
+        let r10 = l.merge(doc, now: 0).added
+        #expect(r10 == ["new"])
+        l.durable(upTo: 5)                                  // the removal reached the disk
+        l.remove("new", generation: 6)
+        l.durable(upTo: 6)
+        let r11 = l.merge(doc, now: 0).added.sorted()
+        #expect(r11 == ["gone", "new"])   // then the file is the truth
+    }
+
+    @Test func theDocumentReusesEncodingsUntilAnEntryChanges() throws {
+        var l = GCList()
+        l.add(entry("a"), now: 0)
+        l.add(entry("b"), now: 0)
+        let first = l.encodeDocument()
+        #expect(l.entries["a"]!.encoded.isEmpty == false)
+        let r12 = l.appendResource(mount, to: "b")
+        #expect(r12)
+        #expect(l.entries["b"]!.encoded.isEmpty)
+        let second = try GCFileFormat.decode(l.encodeDocument())
+        #expect(second.entries.map(\.id) == ["a", "b"])
+        #expect(second.entries[1].resources == [mount])
+        #expect(try GCFileFormat.decode(first).entries[1].resources.isEmpty)
+    }
+}
