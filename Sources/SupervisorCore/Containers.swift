@@ -13,7 +13,10 @@ extension Engine {
         while true {
             var supervisor = self.supervisor
             if supervisor == nil {
-                try startSupervisor()
+                do throws(SystemError) { try startSupervisor() } catch {
+                    Log.error("\(id): cannot start the supervisor: \(error)")
+                    throw error.errno
+                }
                 supervisor = self.supervisor
             }
             guard let supervisor else { throw Errno(rawValue: ESHUTDOWN) }

@@ -60,15 +60,17 @@ final class ExitSupervisor: @unchecked Sendable {
     let oom: OOMWatcher
 
     init(onReady: @escaping ReadyHandler, onOOM: @escaping OOMHandler,
-         locateOOM: (@Sendable (String) -> OOMSource?)? = nil) throws(Errno) {
+         locateOOM: (@Sendable (String) -> OOMSource?)? = nil) throws(SystemError) {
         self.onReady = onReady
         self.onOOM = onOOM
         // Each fd closes with its last holder (deinit), on failure here too.
-        epoll = try Epoll()
+        epoll = try named("epoll_create1") { () throws(Errno) in try Epoll() }
         oom = OOMWatcher(epoll: epoll, locate: locateOOM)
-        wakeup = try EventFD()
-        try epoll.add(wakeup.fd, events: .input, data: EpollToken.wakeup.data)
-        thread = try NativeThread.start(name: "supv-epoll") { [unowned self] in self.run() }
+        wakeup = try named("eventfd") { () throws(Errno) in try EventFD() }
+        try named("epoll_ctl") { () throws(Errno) in try epoll.add(wakeup.fd, events: .input, data: EpollToken.wakeup.data) }
+        thread = try named("pthread_create supv-epoll") { () throws(Errno) in
+            try NativeThread.start(name: "supv-epoll") { [unowned self] in self.run() }
+        }
     }
 
     /// One-shot: an event disables the registration, so once an exit is

@@ -91,9 +91,9 @@ final class GCPersister: @unchecked Sendable {
     }
 
     /// Writes what is pending, stops the thread, closes the directory.
-    /// Throws the errno of the final write when it failed: those changes
-    /// were only in memory.
-    func close() throws(Errno) {
+    /// Throws the final write's error when it failed: those changes were
+    /// only in memory.
+    func close() throws(SystemError) {
         lock.withLock {
             stopping = true
             lock.broadcast()
@@ -107,7 +107,7 @@ final class GCPersister: @unchecked Sendable {
         file.close()
         if let lost {
             Log.error("\(file.path): final write failed (\(lost.err)); \(lost.count) change(s) to the GC list were only in memory")
-            throw lost.err.errno
+            throw lost.err
         }
     }
 

@@ -91,7 +91,7 @@ final class GarbageCollector: @unchecked Sendable {
     }
 
     /// Flushes the list and closes it; throws when the final write failed.
-    func close() throws(Errno) { try persister.close() }
+    func close() throws(SystemError) { try persister.close() }
 
     // MARK: list operations
 

@@ -76,9 +76,9 @@ extension Engine {
         state.parts.cleaner = BuiltinCleaner()
     }
 
-    public func startSupervisor() throws(Errno) {
-        try locked { () throws(Errno) in
-            try awaitRunningLocked()
+    public func startSupervisor() throws(SystemError) {
+        try locked { () throws(SystemError) in
+            try named("") { () throws(Errno) in try awaitRunningLocked() }
             if state.parts.supervisor != nil { return }
             ensurePoolLocked()
             // The pool outlives the supervisor (shutdown stops it later), so a
@@ -175,9 +175,9 @@ extension Engine {
 
     /// Stops everything in dependency order: no new exits, no new GC
     /// attempts, queued work drained, GC list flushed, fds closed. Throws the
-    /// errno of the GC list's final write when it failed (all else is done).
-    public func shutdown() throws(Errno) {
-        if WorkerPool.onWorkerThread.isSet { throw Errno.deadlock }
+    /// GC list's final write error when it failed (all else is done).
+    public func shutdown() throws(SystemError) {
+        if WorkerPool.onWorkerThread.isSet { throw SystemError(.deadlock) }
         let (supervisor, collector, pool) = locked {
             // One shutdown at a time.
             while state.phase != .running { lifecycle.wait() }
@@ -199,9 +199,9 @@ extension Engine {
             defer { state.parts.gc = .none }
             return state.parts.gc.open
         }
-        var writeFailure: Errno?
+        var writeFailure: SystemError?
         var writeError: String?
-        do throws(Errno) {
+        do throws(SystemError) {
             try gc?.close()
         } catch {
             writeFailure = error
