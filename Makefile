@@ -29,7 +29,7 @@ build: deps
 	@# Engines link against the SONAME; make the build dir look like an install.
 	ln -sfn libsupervisor.so $(BUILD)/.libsupervisor.so.1.tmp && mv -Tf $(BUILD)/.libsupervisor.so.1.tmp $(BUILD)/libsupervisor.so.1
 
-check: build check-swift check-c check-deb
+check: build check-swift check-deb check-c
 
 check-swift: deps
 	$(SWIFT) test -j $(JOBS)

@@ -1046,9 +1046,15 @@ static void phase_run(char **argv)
     }
     if (term) {
         char out[512];
-        int rc = runc(term, "kill", "TERM", out, sizeof out);
-        say("%-22s runc kill TERM -> %d %s", term->id, rc, out);
-        if (!wait_for(not_running, term, 10000)) {
+        /* PID 1 ignores a signal it has no handler for: a TERM that lands
+         * before the shell has installed its trap is lost, so resend it. */
+        bool gone = false;
+        for (int i = 0; i < 10 && !gone; i++) {
+            int rc = runc(term, "kill", "TERM", out, sizeof out);
+            if (i == 0) say("%-22s runc kill TERM -> %d %s", term->id, rc, out);
+            gone = wait_for(not_running, term, 1000);
+        }
+        if (!gone) {
             say("%-22s still running 10 s after SIGTERM: SIGKILL", term->id);
             runc(term, "kill", "KILL", out, sizeof out);
         }

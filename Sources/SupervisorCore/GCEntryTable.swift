@@ -1,10 +1,12 @@
-/// The GC list's entries in insertion order with lookup by id. Entries live
-/// in a slot array (removal leaves a hole, compacted when holes dominate),
-/// so writing the file walks slots in order without sorting or hashing.
-/// Each slot carries the entry's schedule and its encoded JSON next to it.
+/// The GC list's entries in insertion order with lookup by id. Each slot is
+/// a record (the entry's JSON, GCRecord) and its schedule; removal leaves a
+/// hole, compacted when holes dominate, so writing the file walks slots in
+/// order without sorting or hashing. The id index is an open-addressing
+/// table of slot numbers hashed on the ids' JSON bytes inside the records:
+/// no id is stored twice, and a lookup allocates nothing but the probe.
 struct GCEntryTable {
     struct Slot {
-        var entry: GCEntry
+        var record: GCRecord
         /// Monotonic time the next attempt is due.
         var nextDueNs: Int64 = 0
         /// Bumped when the entry is replaced or gains a resource, so the
@@ -13,55 +15,122 @@ struct GCEntryTable {
         var inFlight = false
         /// "stuck" was logged once for it.
         var loggedStuck = false
-        /// The entry's JSON as last written, reused until it changes, so a
-        /// rewrite concatenates instead of re-encoding every entry.
-        var encoded: [UInt8] = []
+
+        init(record: GCRecord, nextDueNs: Int64 = 0) {
+            self.record = record
+            self.nextDueNs = nextDueNs
+        }
+
+        var entry: GCEntry { record.entry }
     }
 
     private var slots: [Slot?] = []
-    private var index: [String: Int] = [:]
+    /// Slot numbers, -1 for empty; a power of two, at most half full.
+    private var buckets: [Int32] = []
+    private var live = 0
     private var holes = 0
 
-    var count: Int { index.count }
-    var isEmpty: Bool { index.isEmpty }
+    var count: Int { live }
+    var isEmpty: Bool { live == 0 }
 
     subscript(id: String) -> Slot? {
-        get { index[id].flatMap { slots[$0] } }
+        get { find(id).flatMap { slots[$0] } }
         set {
-            if let i = index[id] {
+            if let i = find(id) {
                 if let newValue {
+                    // Same id, same bucket: the index does not move.
                     slots[i] = newValue
                 } else {
+                    removeFromBuckets(i)
                     slots[i] = nil
-                    index[id] = nil
+                    live -= 1
                     holes += 1
                     compactIfSparse()
                 }
             } else if let newValue {
-                index[id] = slots.count
+                if (live + 1) * 2 > buckets.count { rehash(capacity: max(16, buckets.count * 2)) }
                 slots.append(newValue)
+                live += 1
+                place(slots.count - 1)
             }
         }
     }
 
-    /// Updates a slot in place (no copy of its arrays).
+    /// Updates a slot in place.
     mutating func update(_ id: String, _ body: (inout Slot) -> Void) {
-        guard let i = index[id], slots[i] != nil else { return }
+        guard let i = find(id) else { return }
         body(&slots[i]!)
     }
 
-    /// Visits slots in insertion order; `body` may change them.
+    /// Visits slots in insertion order; `body` may change them (not their id).
     mutating func forEachInOrder(_ body: (inout Slot) -> Void) {
         for i in slots.indices where slots[i] != nil { body(&slots[i]!) }
     }
 
     var inOrder: [Slot] { slots.compactMap { $0 } }
 
+    // MARK: the id index
+
+    private static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        var h = Hasher()
+        h.combine(bytes: UnsafeRawBufferPointer(bytes))
+        return h.finalize()
+    }
+
+    private func home(_ i: Int) -> Int {
+        slots[i]!.record.withEscapedID { Self.hash($0) } & (buckets.count - 1)
+    }
+
+    private func find(_ id: String) -> Int? {
+        guard live > 0 else { return nil }
+        let probe = GCRecord.escapedID(id)
+        return probe.withUnsafeBufferPointer { p -> Int? in
+            let mask = buckets.count - 1
+            var b = Self.hash(p) & mask
+            while buckets[b] >= 0 {
+                let i = Int(buckets[b])
+                if slots[i]!.record.withEscapedID({ $0.elementsEqual(p) }) { return i }
+                b = (b + 1) & mask
+            }
+            return nil
+        }
+    }
+
+    private mutating func place(_ i: Int) {
+        let mask = buckets.count - 1
+        var b = home(i)
+        while buckets[b] >= 0 { b = (b + 1) & mask }
+        buckets[b] = Int32(i)
+    }
+
+    private mutating func rehash(capacity: Int) {
+        buckets = [Int32](repeating: -1, count: capacity)
+        for i in slots.indices where slots[i] != nil { place(i) }
+    }
+
+    /// Backward-shift deletion: no tombstones.
+    private mutating func removeFromBuckets(_ i: Int) {
+        let mask = buckets.count - 1
+        var hole = home(i)
+        while buckets[hole] != Int32(i) { hole = (hole + 1) & mask }
+        var next = hole
+        while true {
+            next = (next + 1) & mask
+            guard buckets[next] >= 0 else { break }
+            let h = home(Int(buckets[next]))
+            let homeBetween = hole <= next ? (h > hole && h <= next) : (h > hole || h <= next)
+            if !homeBetween {
+                buckets[hole] = buckets[next]
+                hole = next
+            }
+        }
+        buckets[hole] = -1
+    }
+
     private mutating func compactIfSparse() {
         guard holes > 32, holes * 2 > slots.count else { return }
         slots = slots.filter { $0 != nil }
-        index.removeAll(keepingCapacity: true)
-        for (i, s) in slots.enumerated() { index[s!.entry.id] = i }
         holes = 0
+        rehash(capacity: buckets.count)
     }
 }

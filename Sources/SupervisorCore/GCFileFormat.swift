@@ -98,6 +98,15 @@ enum GCFileFormat {
     /// (TrackedResource.validate); numbers in range, keys of the right type
     /// and not repeated. Anything else is refused whole: an entry is never
     /// repaired into a different one.
+    /// One entry from its JSON object's bytes (a GC record).
+    static func decodeEntry(_ bytes: [UInt8]) -> Result<GCEntry, JSONError> {
+        do throws(JSONError) {
+            return decodeEntry(try JSON.parse(bytes))
+        } catch {
+            return .failure(error)
+        }
+    }
+
     private static func decodeEntry(_ value: JSONValue) -> Result<GCEntry, JSONError> {
         guard case let .object(members) = value else { return .failure(JSONError("not an object")) }
         var seen: Set<String> = []
@@ -205,7 +214,7 @@ enum GCFileFormat {
         return out
     }
 
-    static func appendEntry(_ encoded: [UInt8], to out: inout [UInt8]) {
+    static func appendEntry<C: Collection<UInt8>>(_ encoded: C, to out: inout [UInt8]) {
         if out.last != UInt8(ascii: "[") { out.append(UInt8(ascii: ",")) }
         out.append(contentsOf: encoded)
     }

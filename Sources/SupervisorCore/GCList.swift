@@ -20,12 +20,13 @@ struct GCList {
     init(_ doc: GCFileFormat.Document? = nil, dueAt now: Int64 = 0) {
         guard let doc else { return }
         unknownTopKeys = doc.unknownTopKeys
-        for entry in doc.entries { entries[entry.id] = GCEntryTable.Slot(entry: entry, nextDueNs: now) }
+        for entry in doc.entries { entries[entry.id] = GCEntryTable.Slot(record: .make(entry), nextDueNs: now) }
         addRefused(doc.refusedEntries)
     }
 
     var count: Int { entries.count }
     func contains(_ id: String) -> Bool { entries[id] != nil }
+    /// The entry's fields, decoded from its record.
     subscript(id: String) -> GCEntry? { entries[id]?.entry }
 
     // MARK: changes
@@ -35,11 +36,16 @@ struct GCList {
     /// (resources are merged), an attempt in flight stays in flight (its
     /// result will not apply) and unknown keys are kept.
     mutating func add(_ entry: GCEntry, now: Int64) {
-        var slot = GCEntryTable.Slot(entry: entry, nextDueNs: now)
-        if let old = entries[entry.id] {
-            let added = entry.resources.filter { r in !old.entry.resources.contains { $0.kind == r.kind && $0.value == r.value } }
-            slot.entry.resources = old.entry.resources + added
-            slot.entry.unknownKeys = old.entry.unknownKeys
+        var entry = entry
+        let old = entries[entry.id]
+        if let old {
+            let was = old.entry
+            let added = entry.resources.filter { r in !was.resources.contains { $0.kind == r.kind && $0.value == r.value } }
+            entry.resources = was.resources + added
+            entry.unknownKeys = was.unknownKeys
+        }
+        var slot = GCEntryTable.Slot(record: .make(entry), nextDueNs: now)
+        if let old {
             slot.inFlight = old.inFlight
             slot.epoch = old.epoch &+ 1
         }
@@ -51,11 +57,11 @@ struct GCList {
     /// attempt running now works from a snapshot without it: its result
     /// will not apply (the entry is attempted again at once).
     mutating func appendResource(_ resource: TrackedResource, to id: String) -> Bool {
-        guard entries[id] != nil else { return false }
+        guard var entry = self[id] else { return false }
+        entry.resources.append(resource)
         entries.update(id) {
-            $0.entry.resources.append(resource)
+            $0.record = .make(entry)
             $0.epoch &+= 1
-            $0.encoded = []
         }
         return true
     }
@@ -78,7 +84,7 @@ struct GCList {
     mutating func merge(_ doc: GCFileFormat.Document, now: Int64) -> (added: [String], changed: Bool) {
         var added: [String] = []
         for entry in doc.entries where entries[entry.id] == nil && pendingRemovals[entry.id] == nil {
-            entries[entry.id] = GCEntryTable.Slot(entry: entry, nextDueNs: now)
+            entries[entry.id] = GCEntryTable.Slot(record: .make(entry), nextDueNs: now)
             added.append(entry.id)
         }
         let refused = refusedEntries.count
@@ -140,34 +146,30 @@ struct GCList {
             return .superseded
         }
         guard let failure else { return .released }
-        var result = AttemptResult.gone
+        var entry = slot.entry
+        entry.attempts += 1
+        entry.resources = outcome.resources
+        entry.engineReleased = outcome.engineReleased
+        entry.lastError = failure
+        let stuck = entry.attempts >= options.gcStuckAfter && !slot.loggedStuck
+        let record = GCRecord.make(entry)
         entries.update(id) { s in
+            s.record = record
             s.inFlight = false
-            s.entry.attempts += 1
-            s.entry.resources = outcome.resources
-            s.entry.engineReleased = outcome.engineReleased
-            s.entry.lastError = failure
-            s.encoded = []
-            s.nextDueNs = now + Int64(options.gcBackoffMs(afterAttempts: s.entry.attempts)) * 1_000_000
-            let stuck = s.entry.attempts >= options.gcStuckAfter && !s.loggedStuck
+            s.nextDueNs = now + Int64(options.gcBackoffMs(afterAttempts: entry.attempts)) * 1_000_000
             if stuck { s.loggedStuck = true }
-            result = .failed(attempts: s.entry.attempts, newlyStuck: stuck)
         }
-        return result
+        return .failed(attempts: entry.attempts, newlyStuck: stuck)
     }
 
     // MARK: the file
 
-    /// garbage.json's bytes; entries changed since the last call are
-    /// encoded now, the others reuse their bytes.
+    /// garbage.json's bytes: the records, concatenated (nothing re-encoded).
     mutating func encodeDocument() -> [UInt8] {
         var size = 64
-        entries.forEachInOrder { slot in
-            if slot.encoded.isEmpty { slot.encoded = GCFileFormat.encode(slot.entry) }
-            size += slot.encoded.count + 1
-        }
+        entries.forEachInOrder { slot in size += slot.record.withJSON { $0.count } + 1 }
         var out = GCFileFormat.beginDocument(capacity: size)
-        entries.forEachInOrder { GCFileFormat.appendEntry($0.encoded, to: &out) }
+        entries.forEachInOrder { slot in slot.record.withJSON { GCFileFormat.appendEntry($0, to: &out) } }
         GCFileFormat.endDocument(&out, refusedEntries: refusedEntries, unknownTopKeys: unknownTopKeys)
         return out
     }

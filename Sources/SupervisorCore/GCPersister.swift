@@ -37,19 +37,30 @@ final class GCPersister: @unchecked Sendable {
 
     /// `snapshot` returns the file's bytes (called on the persister thread,
     /// never with this lock held); `onDurable(g)` runs after each write that
-    /// made everything up to `g` durable.
+    /// made everything up to `g` durable. The thread starts with the first
+    /// change: a list that never changes costs no thread.
     init(file: GCFile, snapshot: @escaping @Sendable () -> [UInt8],
-         onDurable: @escaping @Sendable (UInt64) -> Void) throws(Errno) {
+         onDurable: @escaping @Sendable (UInt64) -> Void) {
         self.file = file
         self.snapshot = snapshot
         self.onDurable = onDurable
-        thread = try NativeThread.start(name: "supv-gc-persist") { [unowned self] in self.run() }
     }
 
-    /// A change is made: returns the generation that carries it.
+    /// A change is made: returns the generation that carries it. When the
+    /// thread cannot start, the change fails its waiters (with that errno)
+    /// and stays in memory; the next change tries again.
     func markDirty() -> UInt64 {
         lock.withLock {
             generation += 1
+            if thread == nil && !stopping {
+                do throws(Errno) {
+                    thread = try NativeThread.start(name: "supv-gc-persist") { [unowned self] in self.run() }
+                } catch {
+                    Log.error("cannot start the GC list's writer thread: \(error)")
+                    failedGeneration = generation
+                    failure = SystemError(error, "pthread_create supv-gc-persist")
+                }
+            }
             lock.broadcast()
             return generation
         }

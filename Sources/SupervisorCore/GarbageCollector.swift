@@ -30,7 +30,9 @@ final class GarbageCollector: @unchecked Sendable {
     /// durable yet (a crash now would restore it) or gc_done has not
     /// returned: still in GC. The value names the thread running gc_done.
     private var releasing: [String: pthread_t?] = [:]
-    /// Guarded by `lock`.
+    /// Guarded by `lock`: start_gchandler was called (and no stop since);
+    /// the thread itself starts once the list has an entry.
+    private var collecting = false
     private var collector: NativeThread?
     private var stopping = false
     private var persister: GCPersister!
@@ -53,36 +55,48 @@ final class GarbageCollector: @unchecked Sendable {
             throw error
         }
         list = GCList(doc, dueAt: MonotonicClock.nowNs())
-        do throws(SystemError) {
-            persister = try named("start the persister") { () throws(Errno) in
-                try GCPersister(file: file, snapshot: { [unowned self] in
-                    self.lock.withLock { self.list.encodeDocument() }
-                }, onDurable: { [unowned self] generation in
-                    self.lock.withLock { self.list.durable(upTo: generation) }
-                })
-            }
-        } catch {
-            file.close()
-            throw error
-        }
+        persister = GCPersister(file: file, snapshot: { [unowned self] in
+            self.lock.withLock { self.list.encodeDocument() }
+        }, onDurable: { [unowned self] generation in
+            self.lock.withLock { self.list.durable(upTo: generation) }
+        })
     }
 
     var rootDir: String { persister.file.rootDir }
     var writeError: String? { persister.writeError }
-    var isCollecting: Bool { lock.withLock { collector != nil } }
+    var isCollecting: Bool { lock.withLock { collecting } }
 
     func start() throws(Errno) {
         try lock.withLock { () throws(Errno) in
-            guard collector == nil else { return }
+            guard !collecting else { return }
             stopping = false
-            collector = try NativeThread.start(name: "supv-gc") { [unowned self] in self.collectLoop() }
+            collecting = true
+            try startCollectorLocked()
         }
+    }
+
+    /// Starts the collector thread when collecting and there is something
+    /// to collect (an empty list needs no thread). Caller holds `lock`.
+    private func startCollectorLocked() throws(Errno) {
+        guard collecting, collector == nil, list.count > 0 else { return }
+        collector = try NativeThread.start(name: "supv-gc") { [unowned self] in self.collectLoop() }
+    }
+
+    /// An entry arrived: collect it (the thread may not run yet).
+    private func wakeCollectorLocked() {
+        do throws(Errno) {
+            try startCollectorLocked()
+        } catch {
+            Log.error("gc: cannot start the collector thread: \(error); entries wait in the list")
+        }
+        lock.broadcast()
     }
 
     /// Stops collecting (attempts in flight finish on the pool).
     func stop() {
         let thread: NativeThread? = lock.withLock {
             stopping = true
+            collecting = false
             lock.broadcast()
             return collector
         }
@@ -103,7 +117,7 @@ final class GarbageCollector: @unchecked Sendable {
         entry.lastError = lastError
         let generation = lock.withLock { () -> UInt64 in
             list.add(entry, now: MonotonicClock.nowNs())
-            lock.broadcast()
+            wakeCollectorLocked()
             return persister.markDirty()
         }
         try persister.waitDurable(generation)
@@ -144,7 +158,7 @@ final class GarbageCollector: @unchecked Sendable {
             guard let doc = try persister.file.read() else { return [] }
             let (added, changed) = list.merge(doc, now: MonotonicClock.nowNs())
             if changed { _ = persister.markDirty() }
-            lock.broadcast()
+            wakeCollectorLocked()
             return added
         }
     }

@@ -113,18 +113,41 @@ import Testing
         #expect(r11 == ["gone", "new"])   // then the file is the truth
     }
 
-    @Test func theDocumentReusesEncodingsUntilAnEntryChanges() throws {
+    @Test func theDocumentIsTheRecordsInOrder() throws {
         var l = GCList()
         l.add(entry("a"), now: 0)
-        l.add(entry("b"), now: 0)
+        l.add(entry("b\"q"), now: 0)                     // an id JSON must escape
         let first = l.encodeDocument()
-        #expect(l.entries["a"]!.encoded.isEmpty == false)
-        let r12 = l.appendResource(mount, to: "b")
+        let r12 = l.appendResource(mount, to: "b\"q")
         #expect(r12)
-        #expect(l.entries["b"]!.encoded.isEmpty)
+        #expect(l.contains("b\"q") && !l.contains("b"))
         let second = try GCFileFormat.decode(l.encodeDocument())
-        #expect(second.entries.map(\.id) == ["a", "b"])
+        #expect(second.entries.map(\.id) == ["a", "b\"q"])
         #expect(second.entries[1].resources == [mount])
         #expect(try GCFileFormat.decode(first).entries[1].resources.isEmpty)
+        #expect(l["b\"q"]?.resources == [mount])
+    }
+
+    @Test func theIndexAgreesWithADictionaryUnderChurn() {
+        var l = GCList()
+        var reference: Set<String> = []
+        var rng = SystemRandomNumberGenerator()
+        var generation: UInt64 = 0
+        for step in 0..<5_000 {
+            let id = "c\(Int.random(in: 0..<300, using: &rng))"
+            if reference.contains(id), Bool.random(using: &rng) {
+                generation += 1
+                l.remove(id, generation: generation)
+                reference.remove(id)
+            } else {
+                l.add(entry(id), now: 0)
+                reference.insert(id)
+            }
+            if step % 499 == 0 {
+                #expect(l.count == reference.count)
+                for id in reference { #expect(l[id]?.id == id) }
+                #expect(!l.contains("c300"))
+            }
+        }
     }
 }

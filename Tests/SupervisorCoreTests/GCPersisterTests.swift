@@ -18,7 +18,7 @@ import Testing
         defer { dir.cleanup() }
         let bytes = Bytes()
         let durable = Atomic<UInt64>(0)
-        let p = try GCPersister(file: try GCFile(rootDir: dir.path),
+        let p = GCPersister(file: try GCFile(rootDir: dir.path),
                                 snapshot: { bytes.lock.withLock { Array(bytes.text.utf8) } },
                                 onDurable: { durable.store($0, ordering: .relaxed) })
         let g = bytes.lock.withLock { () -> UInt64 in
@@ -39,7 +39,7 @@ import Testing
         let dir = TempDir()
         defer { dir.cleanup() }
         let bytes = Bytes()
-        let p = try GCPersister(file: try GCFile(rootDir: dir.path),
+        let p = GCPersister(file: try GCFile(rootDir: dir.path),
                                 snapshot: { bytes.lock.withLock { Array(bytes.text.utf8) } }, onDurable: { _ in })
         let threads = try (0..<8).map { t in
             try NativeThread.start(name: "t\(t)") {
