@@ -31,7 +31,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(name: "CSupervisor", path: "Include"),
@@ -45,12 +44,9 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
-        // Logging facade for the library (swift-log forwarding to the engine's
-        // log hook). Kept out of Platform so the shim does not carry it.
-        .target(
-            name: "Diagnostics",
-            dependencies: ["Platform", .product(name: "Logging", package: "swift-log")]
-        ),
+        // Logging front of the library (the engine's log hook, or stderr).
+        // Kept out of Platform so the shim does not carry it.
+        .target(name: "Diagnostics", dependencies: ["Platform"]),
         .target(
             name: "Cleaner",
             dependencies: [
@@ -62,7 +58,6 @@ let package = Package(
             name: "SupervisorCore",
             dependencies: [
                 "Platform", "Cleaner", "Diagnostics", "CSupervisor",
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -88,6 +83,10 @@ let package = Package(
                 "SupervisorCore", "Platform", "Cleaner", "Diagnostics", "CPlatform",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
+        ),
+        .testTarget(
+            name: "PlatformTests",
+            dependencies: ["Platform", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .testTarget(
             name: "CleanerTests",

@@ -3,7 +3,6 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -20,8 +19,6 @@ void cp_set_thread_name(const char *name) {
 }
 
 int cp_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
-
-int cp_accept4(int fd, int flags) { return accept4(fd, NULL, NULL, flags); }
 
 int cp_is_mount_root(int dirfd, const char *name) {
 #ifdef STATX_ATTR_MOUNT_ROOT

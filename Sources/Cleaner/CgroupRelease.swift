@@ -1,4 +1,3 @@
-import CPlatform
 import Glibc
 import Platform
 import SystemPackage
@@ -18,7 +17,7 @@ extension BuiltinCleaner {
         do {
             hierarchies = try CgroupFS.hierarchies()
         } catch {
-            return .retry("cannot read /proc/self/mountinfo: \(errnoName(error))")
+            return .retry("cannot read the mount table: \(error)")
         }
         var work = CgroupRemoval(relative: relative, capabilities: capabilities)
         defer { work.closeAll() }
@@ -58,7 +57,7 @@ struct CgroupRemoval {
     mutating func open(_ hierarchies: [CgroupHierarchy]) {
         for h in hierarchies {
             let path = h.mountPoint + "/" + relative
-            let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let fd = FileIO.open(at: AT_FDCWD, cString: path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
             if fd >= 0 {
                 groups.append(OpenCgroup(hierarchy: h, path: path, fd: fd))
             } else if errno != ENOENT {
@@ -83,21 +82,16 @@ struct CgroupRemoval {
             let populated = v2.map { isPopulated($0) } ?? false
             if pids.isEmpty && !populated { return }
             // pidfds first, so a PID reused after the kill is never signalled.
-            var pidfds: [Int32] = []
-            defer { for fd in pidfds { close(fd) } }
             let me = getpid()
-            var pinned: [(pid_t, Int32)] = []
+            var pinned: [(pid_t, PIDFD)] = []
             for pid in pids where pid != me {
-                let fd = cp_pidfd_open(pid, 0)
-                if fd >= 0 { pinned.append((pid, fd)) }
+                if let fd = try? PIDFD(pid: pid) { pinned.append((pid, fd)) }
             }
             // A member that exited between the listing and pidfd_open may have
             // had its pid reused by an outsider: keep only pids still listed
             // now that each pidfd pins one process.
             let stillMembers = pinned.isEmpty ? [] : memberPIDs()
-            for (pid, fd) in pinned {
-                if stillMembers.contains(pid) { pidfds.append(fd) } else { close(fd) }
-            }
+            let pidfds = pinned.filter { stillMembers.contains($0.0) }.map(\.1)
             if let v2, hasFile(v2, "cgroup.kill") {
                 write(v2, "cgroup.kill", "1")
                 signal(pidfds)  // members in v1 hierarchies only
@@ -125,9 +119,10 @@ struct CgroupRemoval {
         return pids
     }
 
-    private mutating func signal(_ pidfds: [Int32]) {
-        for fd in pidfds where cp_pidfd_send_signal(fd, SIGKILL) != 0 {
-            let e = errno
+    private mutating func signal(_ pidfds: [PIDFD]) {
+        for fd in pidfds {
+            let e: Int32
+            do throws(Errno) { try fd.signal(SIGKILL); continue } catch { e = error.rawValue }
             if e == ESRCH { continue }
             if e == EPERM && !capabilities.has(.kill) {
                 blocked = "needs CAP_KILL to kill the processes left in cgroup \(relative)"
@@ -151,10 +146,10 @@ struct CgroupRemoval {
 
     /// Waits until every pidfd reports exit and the v2 cgroup reports
     /// `populated 0` (cgroup.events raises POLLPRI on change), or the deadline.
-    private func waitForExit(_ pidfds: [Int32], v2: OpenCgroup?) {
+    private func waitForExit(_ pidfds: [PIDFD], v2: OpenCgroup?) {
         let deadline = MonotonicClock.nowMs() + BuiltinCleaner.cgroupEmptyWaitMs
-        var pending = pidfds
-        let eventsFD = v2.map { cp_openat($0.fd, "cgroup.events", O_RDONLY | O_NOFOLLOW, 0) } ?? -1
+        var pending = pidfds.map(\.rawValue)
+        let eventsFD = v2.map { FileIO.open(at: $0.fd, cString: "cgroup.events", O_RDONLY | O_NOFOLLOW) } ?? -1
         defer { if eventsFD >= 0 { close(eventsFD) } }
         var watchEvents = eventsFD >= 0
         while true {
@@ -172,7 +167,7 @@ struct CgroupRemoval {
     }
 
     private func isPopulated(_ g: OpenCgroup) -> Bool {
-        let fd = cp_openat(g.fd, "cgroup.events", O_RDONLY | O_NOFOLLOW, 0)
+        let fd = FileIO.open(at: g.fd, cString: "cgroup.events", O_RDONLY | O_NOFOLLOW)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         return populatedFlag(fd)
@@ -194,7 +189,7 @@ struct CgroupRemoval {
         do {
             try KernelFile.write(at: g.fd, name, text)
         } catch {
-            note("write \(text) to \(g.path)/\(name)", error.rawValue)
+            note("write \(text) to \(g.path)/\(name)", error.errno.rawValue)
         }
     }
 
@@ -225,7 +220,7 @@ struct CgroupRemoval {
         guard let names = try? Directory.names(fd) else { return }
         for name in names {
             guard let st = statEntry(fd, name).0, isDirectory(st) else { continue }
-            let child = name.withCString { openat(fd, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+            let child = name.withCString { FileIO.open(at: fd, cString: $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) }
             guard child >= 0 else { continue }
             let childPath = path + "/" + name.display
             Self.visit(child, childPath, depth: depth + 1, postOrder: postOrder, body)
@@ -236,7 +231,7 @@ struct CgroupRemoval {
 
     private mutating func note(_ what: String, _ e: Int32?) {
         guard let e else { problems.append(what); return }
-        let text = "\(what): \(errnoName(e))"
+        let text = "\(what): \(Errno(rawValue: e))"
         if (e == EACCES || e == EPERM), !capabilities.has(.dacOverride) {
             blocked = "needs CAP_DAC_OVERRIDE to remove cgroup \(relative) (\(text))"
         } else if e == EROFS {

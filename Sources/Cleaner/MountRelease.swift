@@ -1,6 +1,7 @@
 import Diagnostics
 import Glibc
 import Platform
+import SystemPackage
 
 extension BuiltinCleaner {
     /// Stacked mounts on one point are unmounted one by one; this bounds it.
@@ -29,19 +30,19 @@ extension BuiltinCleaner {
             case EBUSY:
                 resource.busyCount += 1
                 guard resource.busyCount >= max(context.mountDetachAfter, 1) else {
-                    return .retry("umount \(path): EBUSY (\(resource.busyCount) of \(context.mountDetachAfter) before a lazy detach)")
+                    return .retry("\(SystemError(.resourceBusy, "umount", path: path)) (\(resource.busyCount) of \(context.mountDetachAfter) before a lazy detach)")
                 }
                 guard umount2(path, Int32(MNT_DETACH) | Int32(UMOUNT_NOFOLLOW)) == 0 else {
                     let d = errno
                     if d == EINVAL || d == ENOENT { return .released }
-                    return .retry("umount \(path) (MNT_DETACH): \(errnoName(d))")
+                    return .retry(SystemError(Errno(rawValue: d), "umount (MNT_DETACH)", path: path).description)
                 }
                 Log.warning("container \(context.id): \(path) still busy after \(resource.busyCount) attempts; detached lazily (MNT_DETACH)")
                 unmounted += 1
             case EPERM:
-                return .blocked("umount \(path): EPERM")
+                return .blocked(SystemError(.notPermitted, "umount", path: path).description)
             default:
-                return .retry("umount \(path): \(errnoName(e))")
+                return .retry(SystemError(Errno(rawValue: e), "umount", path: path).description)
             }
         }
         return .retry("umount \(path): still mounted after \(unmounted) unmounts")

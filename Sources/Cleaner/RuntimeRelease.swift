@@ -1,7 +1,6 @@
 import Diagnostics
 import Glibc
 import Platform
-import SystemPackage
 
 extension BuiltinCleaner {
     /// `<runtime> --root <value> delete --force <id>`: exit 0, or a runtime
@@ -13,9 +12,9 @@ extension BuiltinCleaner {
         do {
             result = try Spawn.run(argv, timeoutMs: max(context.runtimeTimeoutMs, 1))
         } catch {
-            if error == .noSuchFileOrDirectory { return .blocked("runtime \(context.runtime) not found in PATH") }
-            if error == .permissionDenied { return .blocked("runtime \(context.runtime) is not executable") }
-            return .retry("cannot run \(context.runtime): \(errnoName(error))")
+            if error.errno == .noSuchFileOrDirectory { return .blocked("runtime \(context.runtime) not found in PATH") }
+            if error.errno == .permissionDenied { return .blocked("runtime \(context.runtime) is not executable") }
+            return .retry("cannot run \(context.runtime): \(error)")
         }
         let output = result.output.trimmingTrailingWhitespace()
         if !output.isEmpty { Log.debug("\(argv.joined(separator: " ")): \(output)") }

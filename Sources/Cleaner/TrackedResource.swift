@@ -1,6 +1,5 @@
 import Glibc
 import Platform
-import SystemPackage
 
 /// What `supervisor_track_resource` records; raw values are the C enum's.
 public enum ResourceKind: Int32, Sendable, CaseIterable {

@@ -86,7 +86,7 @@ struct TreeRemoval {
             if unlinkat(parentFD, leaf, 0) == 0 || errno == ENOENT { return .released }
             return fail("unlink \(top)", errno)
         }
-        let fd = openat(parentFD, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = FileIO.open(at: parentFD, cString: leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
         guard fd >= 0 else {
             let e = errno
             return e == ENOENT ? .released : fail("open \(top)", e)
@@ -123,10 +123,10 @@ struct TreeRemoval {
             // ENOSYS: no openat2 (kernel < 5.6, or a seccomp filter); walk instead.
             guard e == ENOSYS || e == EPERM else { return (-1, e) }
         }
-        var dirfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        var dirfd = FileIO.open(at: AT_FDCWD, cString: "/", O_RDONLY | O_DIRECTORY)
         guard dirfd >= 0 else { return (-1, errno) }
         for name in components {
-            let next = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let next = FileIO.open(at: dirfd, cString: name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
             let err = errno
             close(dirfd)
             guard next >= 0 else { return (-1, err) }
@@ -199,7 +199,7 @@ struct TreeRemoval {
             note("\(displayPath(i, name)) is a mount point; not descending", nil)
             return
         }
-        let fd = name.withCString { openat(dirfd, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        let fd = name.withCString { FileIO.open(at: dirfd, cString: $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) }
         guard fd >= 0 else {
             let e = errno
             if e != ENOENT { levels[i].kept = true; note("open \(displayPath(i, name))", e) }
@@ -268,7 +268,7 @@ struct TreeRemoval {
         var opened: [Int32] = []
         defer { for fd in opened.dropLast() { close(fd) } }
         for j in k...i {
-            let fd = levels[j].name.withCString { openat(parentFD, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+            let fd = levels[j].name.withCString { FileIO.open(at: parentFD, cString: $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) }
             var st = stat()
             guard fd >= 0, fstat(fd, &st) == 0, UInt64(st.st_dev) == levels[j].dev, UInt64(st.st_ino) == levels[j].ino else {
                 if fd >= 0 { close(fd) }
@@ -289,7 +289,7 @@ struct TreeRemoval {
 
     private mutating func note(_ what: String, _ e: Int32?) {
         guard let e else { problems.append(what); return }
-        let text = "\(what): \(errnoName(e))"
+        let text = "\(what): \(Errno(rawValue: e))"
         switch e {
         case EACCES, EPERM:
             blocked = capabilities.has(.dacOverride) && capabilities.has(.fowner)

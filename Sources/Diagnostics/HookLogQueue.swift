@@ -16,7 +16,6 @@ final class HookLogQueue: @unchecked Sendable {
     private var lines: [(Emit, LogLevel, String)] = []
     private var thread: NativeThread?
     private var stopping = false
-    private var busy = false
     /// Bound on queued lines: a hook that stalls cannot grow memory forever.
     private static let capacity = 4096
     private var dropped = 0

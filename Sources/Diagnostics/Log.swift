@@ -1,18 +1,6 @@
 import Glibc
-import Logging
 import Platform
 import Synchronization
-
-extension LogLevel {
-    init(_ level: Logger.Level) {
-        switch level {
-        case .trace, .debug: self = .debug
-        case .info, .notice: self = .info
-        case .warning: self = .warning
-        case .error, .critical: self = .error
-        }
-    }
-}
 
 /// Where log lines go: the engine's hook (from the log thread), or stderr. Replaced as a whole when
 /// the engine installs its ops, so a reader never sees half an update.
@@ -26,16 +14,21 @@ public struct LogSink: Sendable {
     }
 }
 
-/// The library's logging front: a swift-log `Logger` whose handler forwards
-/// every line to the current `LogSink`.
+/// The library's logging front. A line below the threshold costs one atomic
+/// load and never builds its message; one that passes takes the sink's lock
+/// once. (swift-log was a pass-through here: no metadata, one handler, and a
+/// lock taken for every level read.)
 public enum Log {
     static let sink = Mutex(LogSink())
+    /// The sink's threshold, readable without the lock.
+    private static let threshold = Atomic<Int32>(LogLevel.warning.rawValue)
 
     public static func configure(_ update: (inout LogSink) -> Void) {
-        sink.withLock { update(&$0) }
+        sink.withLock { s in
+            update(&s)
+            threshold.store(s.threshold.rawValue, ordering: .relaxed)
+        }
     }
-
-    public static let logger = Logger(label: "libsupervisor") { _ in SinkLogHandler() }
 
     static let hookQueue = HookLogQueue()
 
@@ -65,42 +58,21 @@ public enum Log {
     /// thread (shutdown); it starts again with the next line.
     public static func flush() { hookQueue.flush() }
 
-    public static func error(_ message: @autoclosure () -> String) { logger.error("\(message())") }
-    public static func warning(_ message: @autoclosure () -> String) { logger.warning("\(message())") }
-    public static func info(_ message: @autoclosure () -> String) { logger.info("\(message())") }
-    public static func debug(_ message: @autoclosure () -> String) { logger.debug("\(message())") }
-}
+    public static func error(_ message: @autoclosure () -> String) { log(.error, message) }
+    public static func warning(_ message: @autoclosure () -> String) { log(.warning, message) }
+    public static func info(_ message: @autoclosure () -> String) { log(.info, message) }
+    public static func debug(_ message: @autoclosure () -> String) { log(.debug, message) }
 
-struct SinkLogHandler: LogHandler {
-    var metadata: Logger.Metadata = [:]
-    /// The handler lets everything through; the sink's threshold filters, so
-    /// that `log_level` takes effect without rebuilding loggers.
-    var logLevel: Logger.Level {
-        get {
-            switch Log.sink.withLock({ $0.threshold }) {
-            case .error: return .error
-            case .warning: return .warning
-            case .info: return .info
-            case .debug: return .debug
-            }
-        }
-        set {}
-    }
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let level = LogLevel(event.level)
-        let current = Log.sink.withLock { $0 }
+    /// Queued for the hook's thread (lines come from inside library locks).
+    private static func log(_ level: LogLevel, _ message: () -> String) {
+        guard level.rawValue <= threshold.load(ordering: .relaxed) else { return }
+        let current = sink.withLock { $0 }
         guard level.passes(current.threshold) else { return }
-        let text = "\(event.message)"
+        let text = message()
         if let emit = current.emit {
-            Log.hookQueue.enqueue(emit, level, text)
+            hookQueue.enqueue(emit, level, text)
         } else {
-            Log.writeStderr(level, text)
+            writeStderr(level, text)
         }
     }
 }

@@ -2,9 +2,10 @@ import CPlatform
 import Glibc
 import SystemPackage
 
-/// An epoll instance. Owns its fd: `close()` once, explicitly (the owner
-/// decides when no thread can still be waiting on it).
-public struct Epoll: Sendable {
+/// An epoll instance. Owns its fd, closed once, by deinit: when the last
+/// holder (the supervisor, its OOM watcher, its epoll thread) lets go, no
+/// thread can still be waiting on it.
+public final class Epoll: Sendable {
     public let fd: Int32
 
     public struct Events: OptionSet, Sendable {
@@ -19,14 +20,9 @@ public struct Epoll: Sendable {
         public static let oneShot = Events(rawValue: EPOLLONESHOT.rawValue)
     }
 
-    public struct Event: Sendable {
-        public var events: Events
-        public var data: UInt64
-    }
-
     public init() throws(Errno) {
         let fd = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard fd >= 0 else { throw Errno(rawValue: cp_errno()) }
+        guard fd >= 0 else { throw Errno(rawValue: errno) }
         self.fd = fd
     }
 
@@ -46,33 +42,30 @@ public struct Epoll: Sendable {
         var ev = epoll_event()
         ev.events = events.rawValue
         ev.data.u64 = data
-        guard epoll_ctl(fd, op, target, &ev) == 0 else { throw Errno(rawValue: cp_errno()) }
+        guard epoll_ctl(fd, op, target, &ev) == 0 else { throw Errno(rawValue: errno) }
     }
 
     /// Waits for events (timeoutMs -1: forever), retrying EINTR. `buffer`
     /// is reused across calls to avoid allocating per wake-up.
     public func wait(into buffer: inout [epoll_event], timeoutMs: Int32 = -1) throws(Errno) -> Int {
-        while true {
-            let n = buffer.withUnsafeMutableBufferPointer { p in
-                epoll_wait(fd, p.baseAddress, Int32(p.count), timeoutMs)
-            }
-            if n >= 0 { return Int(n) }
-            let e = cp_errno()
-            if e == EINTR { continue }
-            throw Errno(rawValue: e)
+        let n = buffer.withUnsafeMutableBufferPointer { p in
+            retryingEINTR { epoll_wait(fd, p.baseAddress, Int32(p.count), timeoutMs) }
         }
+        guard n >= 0 else { throw Errno(rawValue: errno) }
+        return Int(n)
     }
 
-    public func close() { _ = Glibc.close(fd) }
+    deinit { _ = Glibc.close(fd) }
 }
 
-/// An eventfd used to wake a thread blocked in epoll_wait or poll.
-public struct EventFD: Sendable {
+/// An eventfd used to wake a thread blocked in epoll_wait or poll (or as a
+/// v1 cgroup OOM notifier). Owns its fd, closed by deinit.
+public final class EventFD: Sendable {
     public let fd: Int32
 
     public init() throws(Errno) {
         let fd = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-        guard fd >= 0 else { throw Errno(rawValue: cp_errno()) }
+        guard fd >= 0 else { throw Errno(rawValue: errno) }
         self.fd = fd
     }
 
@@ -82,10 +75,14 @@ public struct EventFD: Sendable {
     }
 
     /// Resets the counter; harmless when it was already zero.
-    public func drain() {
+    public func drain() { _ = take() }
+
+    /// Reads and resets the counter; nil when it was zero (EAGAIN).
+    public func take() -> UInt64? {
         var value: UInt64 = 0
-        _ = withUnsafeMutableBytes(of: &value) { read(fd, $0.baseAddress, 8) }
+        let n = withUnsafeMutableBytes(of: &value) { p in retryingEINTR { read(fd, p.baseAddress, 8) } }
+        return n == 8 ? value : nil
     }
 
-    public func close() { _ = Glibc.close(fd) }
+    deinit { _ = Glibc.close(fd) }
 }

@@ -44,15 +44,17 @@ public struct ExitRecord: Sendable, Equatable {
 
     /// Writes `<stateDirectory>/exit.json` atomically (mode 0600, fsynced).
     public func write(stateDirectory: String) throws(Errno) {
-        try AtomicFile.write(serialized(), directory: stateDirectory, name: Self.fileName, mode: 0o600)
+        do throws(SystemError) {
+            try AtomicFile.write(serialized(), directory: stateDirectory, name: Self.fileName, mode: 0o600)
+        } catch { throw error.errno }
     }
 
     /// Removes a stale record; a missing one is fine.
     public static func remove(stateDirectory: String) throws(Errno) {
-        let dirfd = cp_open(stateDirectory, O_RDONLY | O_DIRECTORY, 0)
-        guard dirfd >= 0 else { throw Errno(rawValue: cp_errno()) }
+        let dirfd: Int32
+        do throws(SystemError) { dirfd = try FileIO.open(stateDirectory, O_RDONLY | O_DIRECTORY) } catch { throw error.errno }
         defer { close(dirfd) }
-        if unlinkat(dirfd, fileName, 0) != 0 && cp_errno() != ENOENT { throw Errno(rawValue: cp_errno()) }
+        if unlinkat(dirfd, fileName, 0) != 0 && errno != ENOENT { throw Errno(rawValue: errno) }
     }
 
     /// Reads and validates `<stateDirectory>/exit.json`. ENOENT when the
@@ -61,15 +63,19 @@ public struct ExitRecord: Sendable, Equatable {
     /// directory's last component nor the record is followed).
     public static func read(stateDirectory: String) throws(Errno) -> ExitRecord {
         guard !stateDirectory.isEmpty else { throw Errno.invalidArgument }
-        let dirfd = cp_open(stateDirectory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0)
-        guard dirfd >= 0 else { throw mapOpenError(cp_errno()) }
+        let dirfd: Int32
+        do throws(SystemError) { dirfd = try FileIO.open(stateDirectory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) } catch {
+            throw mapOpenError(error.errno)
+        }
         defer { close(dirfd) }
-        let fd = cp_openat(dirfd, fileName, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0)
-        guard fd >= 0 else { throw mapOpenError(cp_errno()) }
+        let fd: Int32
+        do throws(SystemError) { fd = try FileIO.open(at: dirfd, fileName, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) } catch {
+            throw mapOpenError(error.errno)
+        }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw Errno(rawValue: cp_errno()) }
-        guard cp_s_isreg(st.st_mode) != 0, st.st_size <= maxSize else { throw Errno.invalidArgument }
+        guard fstat(fd, &st) == 0 else { throw Errno(rawValue: errno) }
+        guard st.st_mode & S_IFMT == S_IFREG, st.st_size <= maxSize else { throw Errno.invalidArgument }
         let bytes: [UInt8]
         do throws(Errno) { bytes = try FileIO.readAll(fd, limit: maxSize) } catch {
             throw error == .fileTooLarge ? Errno.invalidArgument : error
@@ -79,10 +85,10 @@ public struct ExitRecord: Sendable, Equatable {
     }
 
     /// A symlink where the directory or record should be reads as damaged.
-    private static func mapOpenError(_ e: Int32) -> Errno {
+    private static func mapOpenError(_ e: Errno) -> Errno {
         switch e {
-        case ELOOP, ENOTDIR, ENXIO, EISDIR: return Errno.invalidArgument
-        default: return Errno(rawValue: e)
+        case .tooManySymbolicLinkLevels, .notDirectory, .noSuchAddressOrDevice, .isDirectory: return Errno.invalidArgument
+        default: return e
         }
     }
 

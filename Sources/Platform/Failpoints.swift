@@ -34,6 +34,21 @@ public enum Failpoint {
         return points.isEmpty ? nil : Table(points)
     }()
 
+    /// Points armed in-process by tests (`arm`), for processes whose
+    /// environment was read before the test could set it.
+    private static let armedInProcess = Atomic<Bool>(false)
+    private static let processTable = Table([:])
+
+    /// Tests: arms `spec` (the variable's syntax) in this process.
+    static func arm(_ spec: String) {
+        processTable.points.withLock { $0.merge(parse(spec)) { $1 } }
+        armedInProcess.store(true, ordering: .releasing)
+    }
+
+    private static var active: Table? {
+        table ?? (armedInProcess.load(ordering: .acquiring) ? processTable : nil)
+    }
+
     /// Parses the variable's syntax; malformed items are ignored.
     static func parse(_ spec: String) -> [String: Point] {
         var points: [String: Point] = [:]
@@ -59,11 +74,18 @@ public enum Failpoint {
         return points
     }
 
+    /// Point `prefix.step`; nil at once when no prefix is given or no point
+    /// is armed, without building the name.
+    public static func check(_ prefix: String?, _ step: StaticString) -> Errno? {
+        guard let prefix, active != nil else { return nil }
+        return check(prefix + "." + "\(step)")
+    }
+
     /// Evaluates point `name`: sleeps for a delay, dies for a crash, and
     /// returns the errno to fail with for an error (nil: carry on).
     @discardableResult
     public static func check(_ name: String) -> Errno? {
-        guard let table else { return nil }
+        guard let table = active else { return nil }
         let action: Action? = table.points.withLock { points in
             guard var point = points[name] else { return nil }
             if let r = point.remaining {

@@ -7,34 +7,33 @@ import SystemPackage
 public enum Fifo {
     /// Creates a FIFO with `mode`. An existing FIFO is fine; anything else
     /// already at `path` (a symlink, even to a FIFO, or a file) is EEXIST.
-    public static func create(at path: String, mode: mode_t = 0o600) throws(Errno) {
+    public static func create(at path: String, mode: mode_t = 0o600) throws(SystemError) {
         if mkfifo(path, mode) == 0 {
             // umask may have narrowed the mode; never widened it.
             _ = chmod(path, mode)
             return
         }
-        let err = cp_errno()
-        guard err == EEXIST else { throw Errno(rawValue: err) }
+        let failed = SystemError.last("mkfifo", path: path)
+        guard failed.errno == .fileExists else { throw failed }
         var st = stat()
-        guard lstat(path, &st) == 0 else { throw Errno(rawValue: cp_errno()) }
-        guard cp_s_isfifo(st.st_mode) != 0 else { throw Errno.fileExists }
+        guard lstat(path, &st) == 0 else { throw SystemError.last("lstat", path: path) }
+        guard st.st_mode & S_IFMT == S_IFIFO else { throw SystemError(.fileExists, "mkfifo", path: path) }
     }
 
     /// Opens the read end non-blocking and close-on-exec. A symlink is ELOOP
     /// (O_NOFOLLOW); an object that is not a FIFO is EINVAL.
-    public static func openReadEnd(_ path: String) throws(Errno) -> Int32 {
-        let fd = cp_open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW, 0)
-        guard fd >= 0 else { throw Errno(rawValue: cp_errno()) }
+    public static func openReadEnd(_ path: String) throws(SystemError) -> Int32 {
+        let fd = try FileIO.open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW)
         guard isFifo(fd) else {
             close(fd)
-            throw Errno.invalidArgument
+            throw SystemError(.invalidArgument, "open (not a FIFO)", path: path)
         }
         return fd
     }
 
     public static func isFifo(_ fd: Int32) -> Bool {
         var st = stat()
-        return fstat(fd, &st) == 0 && cp_s_isfifo(st.st_mode) != 0
+        return fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFIFO
     }
 }
 
@@ -61,7 +60,7 @@ public struct StatusAccumulator: Sendable {
         while count < 4 {
             var chunk: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
             let want = Int(4 - count)
-            let n = withUnsafeMutableBytes(of: &chunk) { Glibc.read(fd, $0.baseAddress, want) }
+            let n = withUnsafeMutableBytes(of: &chunk) { p in retryingEINTR { Glibc.read(fd, p.baseAddress, want) } }
             if n > 0 {
                 withUnsafeBytes(of: chunk) { raw in
                     for i in 0..<n { append(raw[i]) }
@@ -69,8 +68,7 @@ public struct StatusAccumulator: Sendable {
                 continue
             }
             if n == 0 { return .endOfFile }
-            let err = cp_errno()
-            if err == EINTR { continue }
+            let err = errno
             if err == EAGAIN { return .pending }
             return .failed(Errno(rawValue: err))
         }

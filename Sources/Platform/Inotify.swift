@@ -2,22 +2,22 @@ import CPlatform
 import Glibc
 import SystemPackage
 
-/// An inotify instance (non-blocking, close-on-exec). Owns its fd: `close()`
-/// once, explicitly, when no thread can still be reading it.
-public struct Inotify: Sendable {
+/// An inotify instance (non-blocking, close-on-exec). Owns its fd, closed
+/// by deinit once nothing holds it.
+public final class Inotify: Sendable {
     public let fd: Int32
 
     public init() throws(Errno) {
         let fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
-        guard fd >= 0 else { throw Errno(rawValue: cp_errno()) }
+        guard fd >= 0 else { throw Errno(rawValue: errno) }
         self.fd = fd
     }
 
     /// Watches `path` (never following a final symlink); returns the watch
     /// descriptor. The kernel returns the same descriptor for the same inode.
-    public func addWatch(_ path: String, mask: UInt32) throws(Errno) -> Int32 {
+    public func addWatch(_ path: String, mask: UInt32) throws(SystemError) -> Int32 {
         let wd = inotify_add_watch(fd, path, mask | UInt32(IN_DONT_FOLLOW))
-        guard wd >= 0 else { throw Errno(rawValue: cp_errno()) }
+        guard wd >= 0 else { throw SystemError.last("inotify_add_watch", path: path) }
         return wd
     }
 
@@ -32,8 +32,7 @@ public struct Inotify: Sendable {
         // Aligned for struct inotify_event; room for many events per read.
         withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 8) { buffer in
             while true {
-                let n = read(fd, buffer.baseAddress, buffer.count)
-                if n < 0 && cp_errno() == EINTR { continue }
+                let n = retryingEINTR { read(fd, buffer.baseAddress, buffer.count) }
                 guard n > 0 else { return }
                 var offset = 0
                 let header = MemoryLayout<inotify_event>.size
@@ -46,5 +45,5 @@ public struct Inotify: Sendable {
         }
     }
 
-    public func close() { _ = Glibc.close(fd) }
+    deinit { _ = Glibc.close(fd) }
 }

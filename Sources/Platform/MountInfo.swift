@@ -22,7 +22,7 @@ public struct MountEntry: Sendable, Equatable {
 
 public enum MountInfo {
     /// Reads and parses the mount table of this process.
-    public static func read(_ path: String = "/proc/self/mountinfo") throws(Errno) -> [MountEntry] {
+    public static func read(_ path: String = "/proc/self/mountinfo") throws(SystemError) -> [MountEntry] {
         parse(String(decoding: try KernelFile.read(path, limit: 64 << 20), as: UTF8.self))
     }
 

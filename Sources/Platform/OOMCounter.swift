@@ -1,4 +1,3 @@
-import CPlatform
 import Glibc
 import SystemPackage
 
@@ -49,7 +48,7 @@ public enum OOMCounter {
 
     /// Reads the counter of `source`: nil when the file has no `oom_kill`
     /// line (v1 kernels before 4.13).
-    public static func read(_ source: OOMSource) throws(Errno) -> UInt64? {
+    public static func read(_ source: OOMSource) throws(SystemError) -> UInt64? {
         parse(try KernelFile.read(source.counterFile, limit: 4096))
     }
 
@@ -70,9 +69,8 @@ public enum OOMCounter {
 
     /// Registers `eventfd` for OOM notifications of the v1 memory cgroup
     /// `directory` (the kernel keeps what it needs; the control fd is closed).
-    public static func registerV1(eventfd: Int32, directory: String) throws(Errno) {
-        let control = cp_open(directory + "/memory.oom_control", O_RDONLY | O_NOFOLLOW, 0)
-        guard control >= 0 else { throw Errno(rawValue: cp_errno()) }
+    public static func registerV1(eventfd: Int32, directory: String) throws(SystemError) {
+        let control = try FileIO.open(directory + "/memory.oom_control", O_RDONLY | O_NOFOLLOW)
         defer { close(control) }
         try KernelFile.write(directory + "/cgroup.event_control", "\(eventfd) \(control)")
     }

@@ -1,4 +1,3 @@
-import CPlatform
 import Glibc
 import SystemPackage
 
@@ -18,24 +17,12 @@ public struct ProcStat: Sendable, Equatable {
 
     /// Reads `/proc/<pid>/stat`. ENOENT/ESRCH when the process is gone,
     /// EINVAL when the content cannot be parsed.
-    public static func read(pid: Int32) throws(Errno) -> ProcStat {
-        guard pid > 0 else { throw Errno.invalidArgument }
-        let fd = cp_open("/proc/\(pid)/stat", O_RDONLY, 0)
-        guard fd >= 0 else { throw Errno(rawValue: cp_errno()) }
-        defer { close(fd) }
+    public static func read(pid: Int32) throws(SystemError) -> ProcStat {
+        let path = "/proc/\(pid)/stat"
+        guard pid > 0 else { throw SystemError(.invalidArgument, "read", path: path) }
         // comm is at most 64 bytes in recent kernels; the whole line is < 1 KiB.
-        var buffer = [UInt8](repeating: 0, count: 2048)
-        var used = 0
-        while used < buffer.count {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + used, $0.count - used) }
-            if n == 0 { break }
-            if n < 0 {
-                if cp_errno() == EINTR { continue }
-                throw Errno(rawValue: cp_errno())
-            }
-            used += n
-        }
-        guard let stat = parse(buffer[0..<used]) else { throw Errno.invalidArgument }
+        let bytes = try KernelFile.read(path, limit: 4096)
+        guard let stat = parse(bytes[...]) else { throw SystemError(.invalidArgument, "parse", path: path) }
         return stat
     }
 

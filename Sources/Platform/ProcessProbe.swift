@@ -1,4 +1,3 @@
-import CPlatform
 import Glibc
 import SystemPackage
 
@@ -22,15 +21,15 @@ public enum ProcessProbe {
         // No such process: one syscall that signals nothing and allocates
         // nothing, no /proc path walk (the common case when a shim reports
         // an exit: the container is already reaped).
-        if kill(pid, 0) != 0 && cp_errno() == ESRCH { return .gone }
+        if kill(pid, 0) != 0 && errno == ESRCH { return .gone }
         do {
             let stat = try ProcStat.read(pid: pid)
             if stat.state == "Z" || stat.state == "X" || stat.state == "x" { return .gone }
             if stat.startTime != startTime { return .gone }
             return .alive
         } catch {
-            if error == .noSuchFileOrDirectory || error == .noSuchProcess { return .gone }
-            return .unknown(error)
+            if error.errno == .noSuchFileOrDirectory || error.errno == .noSuchProcess { return .gone }
+            return .unknown(error.errno)
         }
     }
 
@@ -39,22 +38,16 @@ public enum ProcessProbe {
     /// exactly that process. Success when sent or when the process is gone.
     public static func signal(pid: Int32, startTime: UInt64, signal sig: Int32) throws(Errno) {
         guard pid > 0 else { return }
-        let pidfd = cp_pidfd_open(pid, 0)
-        if pidfd < 0 {
-            let err = cp_errno()
-            if err == ESRCH { return }
-            throw Errno(rawValue: err)
-        }
-        defer { close(pidfd) }
-        switch liveness(pid: pid, startTime: startTime) {
-        case .gone: return
-        case let .unknown(err): throw err
-        case .alive: break
-        }
-        if cp_pidfd_send_signal(pidfd, sig) != 0 {
-            let err = cp_errno()
-            if err == ESRCH { return }
-            throw Errno(rawValue: err)
+        do throws(Errno) {
+            let pidfd = try PIDFD(pid: pid)
+            switch liveness(pid: pid, startTime: startTime) {
+            case .gone: return
+            case let .unknown(err): throw err
+            case .alive: break
+            }
+            try pidfd.signal(sig)
+        } catch {
+            if error != .noSuchProcess { throw error }
         }
     }
 
@@ -62,21 +55,13 @@ public enum ProcessProbe {
     /// pidfd rather than by polling. Returns at once if it is already gone.
     public static func waitForExit(pid: Int32, startTime: UInt64, timeoutMs: Int) {
         guard pid > 0, timeoutMs > 0 else { return }
-        let pidfd = cp_pidfd_open(pid, 0)
-        guard pidfd >= 0 else {
-            if cp_errno() != ESRCH { sleepMs(timeoutMs) }
-            return
-        }
-        defer { close(pidfd) }
-        if liveness(pid: pid, startTime: startTime) == .gone { return }
         let deadline = MonotonicClock.nowMs() + Int64(timeoutMs)
-        while true {
-            let remaining = deadline - MonotonicClock.nowMs()
-            if remaining <= 0 { return }
-            var pfd = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-            let r = poll(&pfd, 1, Int32(remaining))
-            if r < 0 && cp_errno() == EINTR { continue }
+        let pidfd: PIDFD
+        do throws(Errno) { pidfd = try PIDFD(pid: pid) } catch {
+            if error != .noSuchProcess { sleepMs(timeoutMs) }
             return
         }
+        if liveness(pid: pid, startTime: startTime) == .gone { return }
+        pidfd.wait(untilMs: deadline)
     }
 }

@@ -48,8 +48,8 @@ public enum Spawn {
     /// Starts argv[0] (looked up through PATH when it has no '/'), no shell.
     /// Signal dispositions and mask are reset to defaults in the child; only
     /// the three standard fds are inherited (everything we open is CLOEXEC).
-    public static func start(_ options: SpawnOptions) throws(Errno) -> pid_t {
-        guard let program = options.argv.first, !program.isEmpty else { throw Errno.invalidArgument }
+    public static func start(_ options: SpawnOptions) throws(SystemError) -> pid_t {
+        guard let program = options.argv.first, !program.isEmpty else { throw SystemError(.invalidArgument, "posix_spawnp") }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -89,20 +89,17 @@ public enum Spawn {
             }
             return posix_spawnp(&pid, program, &actions, &attr, argv, cp_environ())
         }
-        if rc != 0 { throw Errno(rawValue: rc) }
+        if rc != 0 { throw SystemError(Errno(rawValue: rc), "posix_spawnp", path: program) }
         return pid
     }
 
     /// waitpid that retries on EINTR.
     public static func wait(_ pid: pid_t, options: Int32 = 0) throws(Errno) -> ChildStatus? {
         var status: Int32 = 0
-        while true {
-            let r = waitpid(pid, &status, options)
-            if r == pid { return ChildStatus(waitStatus: status) }
-            if r == 0 { return nil }
-            if cp_errno() == EINTR { continue }
-            throw Errno(rawValue: cp_errno())
-        }
+        let r = retryingEINTR { waitpid(pid, &status, options) }
+        if r == pid { return ChildStatus(waitStatus: status) }
+        if r == 0 { return nil }
+        throw Errno(rawValue: errno)
     }
 }
 
@@ -119,9 +116,9 @@ extension Spawn {
     /// `outputLimit` bytes of its output. At the deadline the child is
     /// SIGKILLed and reaped. Event-driven: poll on the output pipe and a pidfd.
     public static func run(_ argv: [String], timeoutMs: Int, outputLimit: Int = 16384,
-                           environment: [String]? = nil) throws(Errno) -> CommandResult {
+                           environment: [String]? = nil) throws(SystemError) -> CommandResult {
         var fds: [Int32] = [-1, -1]
-        guard cp_pipe2(&fds, O_CLOEXEC) == 0 else { throw Errno(rawValue: cp_errno()) }
+        guard cp_pipe2(&fds, O_CLOEXEC) == 0 else { throw SystemError.last("pipe2") }
         let readEnd = fds[0], writeEnd = fds[1]
         let pid: pid_t
         do {
@@ -132,8 +129,7 @@ extension Spawn {
         }
         close(writeEnd)
         defer { close(readEnd) }
-        let pidfd = cp_pidfd_open(pid, 0)
-        defer { if pidfd >= 0 { close(pidfd) } }
+        let pidfd = try? PIDFD(pid: pid)
 
         var output: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -145,52 +141,27 @@ extension Spawn {
             if remaining <= 0 { timedOut = true; break }
             var pfd = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
             let r = poll(&pfd, 1, Int32(min(remaining, Int64(Int32.max))))
-            if r < 0 { if cp_errno() == EINTR { continue }; break }
+            if r < 0 { if errno == EINTR { continue }; break }
             if r == 0 { continue }
-            let n = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
+            let n = buffer.withUnsafeMutableBytes { p in retryingEINTR { read(readEnd, p.baseAddress, p.count) } }
             if n > 0 {
                 let room = outputLimit - output.count
                 if room > 0 { output.append(contentsOf: buffer[0..<min(n, room)]) }
-            } else if n == 0 || (cp_errno() != EINTR && cp_errno() != EAGAIN) {
+            } else if n == 0 || errno != EAGAIN {
                 pipeOpen = false
             }
         }
-        if !timedOut && pidfd >= 0 {
+        if !timedOut, let pidfd {
             // Output closed; the child may linger (a daemonised grandchild can
             // hold the pipe, not the child). Wait for exit within the deadline.
-            while true {
-                let remaining = deadline - MonotonicClock.nowMs()
-                if remaining <= 0 { timedOut = true; break }
-                var pfd = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-                let r = poll(&pfd, 1, Int32(min(remaining, Int64(Int32.max))))
-                if r < 0 && cp_errno() == EINTR { continue }
-                break
-            }
+            if !pidfd.wait(untilMs: deadline) { timedOut = true }
         }
         if timedOut {
-            if pidfd >= 0 { _ = cp_pidfd_send_signal(pidfd, SIGKILL) } else { kill(pid, SIGKILL) }
+            if let pidfd { try? pidfd.signal(SIGKILL) } else { kill(pid, SIGKILL) }
         }
         // Reaped either way; a killed child has no status worth reporting.
         let status = (try? wait(pid)) ?? nil
         return CommandResult(status: timedOut ? nil : status,
                              output: String(decoding: output, as: UTF8.self), timedOut: timedOut)
     }
-}
-
-/// Calls body with a NULL-terminated C array of the given strings.
-public func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
-    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-    pointers.append(nil)
-    defer { for p in pointers { free(p) } }
-    return body(pointers)
-}
-
-public enum MonotonicClock {
-    public static func nowNs() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
-
-    public static func nowMs() -> Int64 { nowNs() / 1_000_000 }
 }

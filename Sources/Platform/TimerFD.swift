@@ -2,13 +2,14 @@ import CPlatform
 import Glibc
 import SystemPackage
 
-/// A CLOCK_MONOTONIC timerfd (non-blocking, close-on-exec), one-shot.
-public struct TimerFD: Sendable {
+/// A CLOCK_MONOTONIC timerfd (non-blocking, close-on-exec), one-shot. Owns
+/// its fd, closed by deinit.
+public final class TimerFD: Sendable {
     public let fd: Int32
 
     public init() throws(Errno) {
         let fd = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_CLOEXEC | TFD_NONBLOCK))
-        guard fd >= 0 else { throw Errno(rawValue: cp_errno()) }
+        guard fd >= 0 else { throw Errno(rawValue: errno) }
         self.fd = fd
     }
 
@@ -30,5 +31,5 @@ public struct TimerFD: Sendable {
         _ = withUnsafeMutableBytes(of: &value) { read(fd, $0.baseAddress, 8) }
     }
 
-    public func close() { _ = Glibc.close(fd) }
+    deinit { _ = Glibc.close(fd) }
 }

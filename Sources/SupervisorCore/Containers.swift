@@ -13,7 +13,10 @@ extension Engine {
         while true {
             var supervisor = self.supervisor
             if supervisor == nil {
-                try startSupervisor()
+                do throws(SystemError) { try startSupervisor() } catch {
+                    Log.error("\(id): cannot start the supervisor: \(error)")
+                    throw error.errno
+                }
                 supervisor = self.supervisor
             }
             guard let supervisor else { throw Errno(rawValue: ESHUTDOWN) }
@@ -37,17 +40,17 @@ extension Engine {
     }
 
     /// gc_add_container: the entry is durable on return.
-    public func addToGC(id: String, runtime: String, info: PidInfo) throws(Errno) {
+    public func addToGC(id: String, runtime: String, info: PidInfo) throws(SystemError) {
         let gc = try ensureGC()
         let resources = ledger.withLock { l -> [TrackedResource] in
             l.forgetExit(id)
             return l.take(id)
         }
-        do {
+        do throws(Errno) {
             try gc.add(id: id, runtime: runtime, info: info, resources: resources)
         } catch {
             Log.error("\(id): cannot add to the GC list: \(error)")
-            throw error
+            throw SystemError(error)
         }
     }
 

@@ -60,24 +60,16 @@ final class ExitSupervisor: @unchecked Sendable {
     let oom: OOMWatcher
 
     init(onReady: @escaping ReadyHandler, onOOM: @escaping OOMHandler,
-         locateOOM: (@Sendable (String) -> OOMSource?)? = nil) throws(Errno) {
+         locateOOM: (@Sendable (String) -> OOMSource?)? = nil) throws(SystemError) {
         self.onReady = onReady
         self.onOOM = onOOM
-        epoll = try Epoll()
+        // Each fd closes with its last holder (deinit), on failure here too.
+        epoll = try named("epoll_create1") { () throws(Errno) in try Epoll() }
         oom = OOMWatcher(epoll: epoll, locate: locateOOM)
-        do {
-            wakeup = try EventFD()
-        } catch {
-            epoll.close()
-            throw error
-        }
-        do {
-            try epoll.add(wakeup.fd, events: .input, data: EpollToken.wakeup.data)
-            thread = try NativeThread.start(name: "supv-epoll") { [unowned self] in self.run() }
-        } catch {
-            wakeup.close()
-            epoll.close()
-            throw error
+        wakeup = try named("eventfd") { () throws(Errno) in try EventFD() }
+        try named("epoll_ctl") { () throws(Errno) in try epoll.add(wakeup.fd, events: .input, data: EpollToken.wakeup.data) }
+        thread = try named("pthread_create supv-epoll") { () throws(Errno) in
+            try NativeThread.start(name: "supv-epoll") { [unowned self] in self.run() }
         }
     }
 
@@ -97,10 +89,11 @@ final class ExitSupervisor: @unchecked Sendable {
             if t.monitors.registration(of: id) != nil { throw Errno.fileExists }
             let monitor = Monitor.make(id: id, runtime: runtimeIndex, info: info, fd: fd)
             guard let registration = t.monitors.insert(monitor) else { throw Errno.noSpace }
-            let flags = cp_fcntl_getfl(fd)
+            let flags = fcntl(fd, F_GETFL)
             let fdFlags = fcntl(fd, F_GETFD)
-            guard flags >= 0, fdFlags >= 0, cp_fcntl_setfl(fd, flags | O_NONBLOCK) == 0, cp_fcntl_setfd_cloexec(fd) == 0 else {
-                let err = Errno(rawValue: cp_errno())
+            guard flags >= 0, fdFlags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0,
+                  fcntl(fd, F_SETFD, fdFlags | FD_CLOEXEC) == 0 else {
+                let err = Errno(rawValue: errno)
                 t.monitors.remove(registration)
                 throw err
             }
@@ -108,7 +101,7 @@ final class ExitSupervisor: @unchecked Sendable {
                 try epoll.add(fd, events: Self.interest, data: EpollToken.exitFIFO(registration).data)
             } catch {
                 t.monitors.remove(registration)
-                _ = cp_fcntl_setfl(fd, flags)
+                _ = fcntl(fd, F_SETFL, flags)
                 _ = fcntl(fd, F_SETFD, fdFlags)
                 throw error
             }
@@ -164,12 +157,9 @@ final class ExitSupervisor: @unchecked Sendable {
         }
     }
 
-    /// The epoll and eventfd descriptors outlive `stop()` until no queued
-    /// job can re-arm a FIFO any more (jobs hold the supervisor).
-    deinit {
-        wakeup.close()
-        epoll.close()
-    }
+    // The epoll and eventfd descriptors outlive `stop()` until no queued
+    // job can re-arm a FIFO any more (jobs hold the supervisor): they close
+    // when the supervisor (and its OOM watcher) is released.
 
     /// On a worker: reads the status of a FIFO the epoll thread reported.
     /// nil while the status is incomplete (the FIFO is re-armed), or when

@@ -1,12 +1,12 @@
-import CPlatform
 import Diagnostics
 import Glibc
 import Platform
 import SystemPackage
 
 /// garbage.json on disk, in the root directory it keeps open: the atomic
-/// rewrite (temp file, fsync, rename, fsync of the directory, each step a
-/// failpoint) and the tolerant, streaming load. Owns the directory fd:
+/// rewrite (Platform's AtomicFile with a fixed temporary name; each step a
+/// failpoint gc.persist.write/fsync/rename/dirsync) and the tolerant,
+/// streaming load. Owns the directory fd:
 /// `close()` once, after the last write.
 struct GCFile: Sendable {
     static let fileName = "garbage.json"
@@ -16,65 +16,46 @@ struct GCFile: Sendable {
     let dirFD: Int32
 
     /// Opens (creating if needed) the root directory.
-    init(rootDir: String) throws(Errno) {
+    init(rootDir: String) throws(SystemError) {
         self.rootDir = rootDir
         try Self.makeDirectories(rootDir)
-        let fd = cp_open(rootDir, O_RDONLY | O_DIRECTORY, 0)
-        guard fd >= 0 else { throw Errno(rawValue: cp_errno()) }
-        dirFD = fd
+        dirFD = try FileIO.open(rootDir, O_RDONLY | O_DIRECTORY)
     }
 
     func close() { Glibc.close(dirFD) }
 
     var path: String { "\(rootDir)/\(Self.fileName)" }
 
-    func write(_ bytes: [UInt8]) -> Result<Void, Errno> {
-        _ = unlinkat(dirFD, Self.tempName, 0)
-        let fd = cp_openat(dirFD, Self.tempName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { return .failure(Errno(rawValue: cp_errno())) }
-        var failure: Errno?
-        if let e = Failpoint.check("gc.persist.write") ?? Result(catching: { () throws(Errno) in try FileIO.writeAll(fd, bytes) }).failure {
-            failure = e
-        } else if let e = Failpoint.check("gc.persist.fsync") ?? (fsync(fd) == 0 ? nil : Errno(rawValue: cp_errno())) {
-            failure = e
+    func write(_ bytes: [UInt8]) -> Result<Void, SystemError> {
+        do throws(SystemError) {
+            try AtomicFile.write(bytes, directoryFD: dirFD, name: Self.fileName, mode: 0o600, directoryPath: rootDir,
+                                 temporaryName: Self.tempName, failpoints: "gc.persist")
+            return .success(())
+        } catch {
+            return .failure(error)
         }
-        if Glibc.close(fd) != 0 && failure == nil { failure = Errno(rawValue: cp_errno()) }
-        if failure == nil {
-            failure = Failpoint.check("gc.persist.rename")
-                ?? (renameat(dirFD, Self.tempName, dirFD, Self.fileName) == 0 ? nil : Errno(rawValue: cp_errno()))
-            if failure == nil {
-                // Past the rename the new list is in place; only the directory
-                // entry's durability is left.
-                failure = Failpoint.check("gc.persist.dirsync") ?? (fsync(dirFD) == 0 ? nil : Errno(rawValue: cp_errno()))
-            }
-        }
-        if let failure {
-            _ = unlinkat(dirFD, Self.tempName, 0)
-            return .failure(failure)
-        }
-        return .success(())
     }
 
     /// nil when there is no file, or when it was damaged (then kept aside
     /// and the list starts empty). Any other error (EMFILE, EIO, EACCES…)
     /// is thrown: starting empty would overwrite a good list with nothing.
-    func read() throws(Errno) -> GCFileFormat.Document? {
+    func read() throws(SystemError) -> GCFileFormat.Document? {
         // O_NONBLOCK: a FIFO planted as garbage.json must not hang the open.
-        let fd = cp_openat(dirFD, Self.fileName, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0)
-        if fd < 0 {
-            let err = cp_errno()
-            if err == ENOENT { return nil }
-            if err == ELOOP {
+        let fd: Int32
+        do throws(SystemError) {
+            fd = try FileIO.open(at: dirFD, Self.fileName, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, display: path)
+        } catch {
+            if error.errno == .noSuchFileOrDirectory { return nil }
+            if error.errno == .tooManySymbolicLinkLevels {
                 quarantine(reason: "it is a symlink")
                 return nil
             }
-            Log.error("cannot open \(rootDir)/\(Self.fileName): \(Errno(rawValue: err))")
-            throw Errno(rawValue: err)
+            throw error
         }
         defer { Glibc.close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw Errno(rawValue: cp_errno()) }
-        guard cp_s_isreg(st.st_mode) != 0, Int(st.st_size) <= GCFileFormat.maxFileSize else {
+        guard fstat(fd, &st) == 0 else { throw SystemError.last("fstat", path: path) }
+        guard st.st_mode & S_IFMT == S_IFREG, Int(st.st_size) <= GCFileFormat.maxFileSize else {
             quarantine(reason: "not a regular file of at most \(GCFileFormat.maxFileSize) bytes")
             return nil
         }
@@ -85,14 +66,9 @@ struct GCFile: Sendable {
         var total = 0
         var damage: JSONError?
         reading: while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            let n = chunk.withUnsafeMutableBytes { p in retryingEINTR { Glibc.read(fd, p.baseAddress, p.count) } }
             if n == 0 { break }
-            if n < 0 {
-                let err = cp_errno()
-                if err == EINTR { continue }
-                Log.error("cannot read \(rootDir)/\(Self.fileName): \(Errno(rawValue: err))")
-                throw Errno(rawValue: err)
-            }
+            if n < 0 { throw SystemError.last("read", path: path) }
             total += n
             if total > GCFileFormat.maxFileSize {
                 quarantine(reason: "larger than \(GCFileFormat.maxFileSize) bytes")
@@ -134,22 +110,15 @@ struct GCFile: Sendable {
         if renameat(dirFD, Self.fileName, dirFD, name) == 0 {
             Log.error("\(rootDir)/\(Self.fileName) is damaged (\(reason)); kept as \(name), starting with an empty GC list")
         } else {
-            Log.error("\(rootDir)/\(Self.fileName) is damaged (\(reason)) and cannot be moved aside: \(Errno(rawValue: cp_errno()))")
+            Log.error("\(rootDir)/\(Self.fileName) is damaged (\(reason)) and cannot be moved aside: \(Errno(rawValue: errno))")
         }
     }
 
-    static func makeDirectories(_ path: String) throws(Errno) {
+    static func makeDirectories(_ path: String) throws(SystemError) {
         var prefix = ""
         for component in path.split(separator: "/", omittingEmptySubsequences: true) {
             prefix += "/" + component
-            if mkdir(prefix, 0o700) != 0 && cp_errno() != EEXIST { throw Errno(rawValue: cp_errno()) }
+            if mkdir(prefix, 0o700) != 0 && errno != EEXIST { throw SystemError.last("mkdir", path: prefix) }
         }
-    }
-}
-
-extension Result {
-    var failure: Failure? {
-        if case let .failure(e) = self { return e }
-        return nil
     }
 }

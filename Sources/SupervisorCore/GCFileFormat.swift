@@ -1,6 +1,5 @@
 import Cleaner
 import Platform
-import SystemPackage
 
 /// garbage.json in iSulad's format:
 /// `{"GcContainers":[{"id","runtime","pid","StartTime","ppid","PStartTime"}]}`.

@@ -18,7 +18,7 @@ final class GCPersister: @unchecked Sendable {
     private var generation: UInt64 = 0
     private var durableGeneration: UInt64 = 0
     private var failedGeneration: UInt64 = 0
-    private var failedErrno = Errno.ioError
+    private var failure = SystemError(.ioError)
     private var completions: [(generation: UInt64, run: @Sendable () -> Void)] = []
     private var stopping = false
     /// The thread has exited: nothing can become durable any more.
@@ -58,7 +58,7 @@ final class GCPersister: @unchecked Sendable {
                 } catch {
                     Log.error("cannot start the GC list's writer thread: \(error)")
                     failedGeneration = generation
-                    failedErrno = error
+                    failure = SystemError(error, "pthread_create supv-gc-persist")
                 }
             }
             lock.broadcast()
@@ -73,7 +73,7 @@ final class GCPersister: @unchecked Sendable {
             waiters += 1
             defer { waiters -= 1 }
             while durableGeneration < generation {
-                if failedGeneration >= generation { throw failedErrno }
+                if failedGeneration >= generation { throw failure.errno }
                 if closed { throw Errno(rawValue: ESHUTDOWN) }
                 // The persister itself (a gc_done hook calling in): the change
                 // rides in its next write; waiting would wait for ourselves.
@@ -97,23 +97,23 @@ final class GCPersister: @unchecked Sendable {
     var writeError: String? {
         lock.withLock {
             generation > durableGeneration && failedGeneration > durableGeneration
-                ? "cannot write \(file.path): \(failedErrno)" : nil
+                ? "cannot write \(file.path): \(failure)" : nil
         }
     }
 
     /// Writes what is pending, stops the thread, closes the directory.
-    /// Throws the errno of the final write when it failed: those changes
-    /// were only in memory.
-    func close() throws(Errno) {
+    /// Throws the final write's error when it failed: those changes were
+    /// only in memory.
+    func close() throws(SystemError) {
         lock.withLock {
             stopping = true
             lock.broadcast()
         }
         thread?.join()
-        let lost: (count: UInt64, err: Errno)? = lock.withLock {
+        let lost: (count: UInt64, err: SystemError)? = lock.withLock {
             closed = true
             lock.broadcast()
-            return generation > durableGeneration ? (generation - durableGeneration, failedErrno) : nil
+            return generation > durableGeneration ? (generation - durableGeneration, failure) : nil
         }
         file.close()
         if let lost {
@@ -170,7 +170,7 @@ final class GCPersister: @unchecked Sendable {
                 retryDelayMs = 0
             case let .failure(err):
                 failedGeneration = target
-                failedErrno = err
+                failure = err
                 retryDelayMs = min(max(retryDelayMs * 2, 100), 5_000)
                 Log.error("cannot write \(file.path): \(err)")
                 if stopping {

@@ -52,11 +52,11 @@ final class GarbageCollector: @unchecked Sendable {
 
     /// Opens `rootDir` and loads garbage.json (a damaged file is kept aside
     /// as garbage.json.corrupt-<unix-time>).
-    init(rootDir: String, _ collaborators: Collaborators) throws(Errno) {
+    init(rootDir: String, _ collaborators: Collaborators) throws(SystemError) {
         with = collaborators
         let file = try GCFile(rootDir: rootDir)
         let doc: GCFileFormat.Document?
-        do throws(Errno) {
+        do throws(SystemError) {
             doc = try file.read()
         } catch {
             file.close()
@@ -113,7 +113,7 @@ final class GarbageCollector: @unchecked Sendable {
     }
 
     /// Flushes the list and closes it; throws when the final write failed.
-    func close() throws(Errno) { try persister.close() }
+    func close() throws(SystemError) { try persister.close() }
 
     // MARK: list operations
 
@@ -196,10 +196,10 @@ final class GarbageCollector: @unchecked Sendable {
     }
 
     /// gc_restore: merges entries of the file that the list does not have.
-    func restore() throws(Errno) -> [String] {
+    func restore() throws(SystemError) -> [String] {
         // Read under the lock, so a removal cannot become durable (and
         // leave the pending set) between the read and the merge.
-        try lock.withLock { () throws(Errno) -> [String] in
+        try lock.withLock { () throws(SystemError) -> [String] in
             guard let doc = try persister.file.read() else { return [] }
             let (added, changed) = list.merge(doc, now: MonotonicClock.nowNs())
             if changed { _ = persister.markDirty() }

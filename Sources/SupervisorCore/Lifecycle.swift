@@ -76,9 +76,9 @@ extension Engine {
         state.parts.cleaner = BuiltinCleaner()
     }
 
-    public func startSupervisor() throws(Errno) {
-        try locked { () throws(Errno) in
-            try awaitRunningLocked()
+    public func startSupervisor() throws(SystemError) {
+        try locked { () throws(SystemError) in
+            try named("") { () throws(Errno) in try awaitRunningLocked() }
             if state.parts.supervisor != nil { return }
             ensurePoolLocked()
             // The pool outlives the supervisor (shutdown stops it later), so a
@@ -98,7 +98,7 @@ extension Engine {
     }
 
     /// new_gchandler: load the GC list (idempotent).
-    public func initGC() throws(Errno) {
+    public func initGC() throws(SystemError) {
         try ensureGC()
     }
 
@@ -106,14 +106,14 @@ extension Engine {
     /// maybe a large file) runs without the lifecycle lock; concurrent
     /// callers wait for it.
     @discardableResult
-    func ensureGC() throws(Errno) -> GarbageCollector {
-        let rootDir = try locked { () throws(Errno) -> String? in
+    func ensureGC() throws(SystemError) -> GarbageCollector {
+        let rootDir = try locked { () throws(SystemError) -> String? in
             while true {
                 switch state.parts.gc {
                 case .open: return nil
                 case .loading: lifecycle.wait()
                 case .none:
-                    if state.phase == .closingStore { throw Errno(rawValue: ESHUTDOWN) }
+                    if state.phase == .closingStore { throw SystemError(Errno(rawValue: ESHUTDOWN)) }
                     state.parts.gc = .loading
                     return currentOptions().rootDir
                 }
@@ -124,14 +124,14 @@ extension Engine {
             return try ensureGC()   // closed between the two looks: load again
         }
         let gc: GarbageCollector
-        do throws(Errno) {
+        do throws(SystemError) {
             gc = try GarbageCollector(rootDir: rootDir, gcCollaborators())
         } catch {
             withState { s in
                 s.parts.gc = .none
                 lifecycle.broadcast()
             }
-            Log.error("cannot open the GC list in \(rootDir): \(error)")
+            // The ABI logs the one line of the failed call.
             throw error
         }
         withState { s in
@@ -152,31 +152,32 @@ extension Engine {
             released: { [unowned self] id, runtime in self.gcEntryReleased(id, runtime: runtime) })
     }
 
-    public func startGC() throws(Errno) {
+    public func startGC() throws(SystemError) {
         while true {
-            try locked { () throws(Errno) in try awaitRunningLocked() }
+            try locked { () throws(SystemError) in try named("") { () throws(Errno) in try awaitRunningLocked() } }
             let gc = try ensureGC()
-            let started = try locked { () throws(Errno) -> Bool in
-                try awaitRunningLocked()
+            let started = try locked { () throws(SystemError) -> Bool in
+                try named("") { () throws(Errno) in try awaitRunningLocked() }
                 // A shutdown in between closed that list: open the next one.
                 guard state.parts.gc.open === gc else { return false }
                 ensurePoolLocked()
-                try gc.start()
+                try named("start the collector") { () throws(Errno) in try gc.start() }
                 return true
             }
             if started { return }
         }
     }
 
-    public func restoreGC() throws(Errno) -> Int {
-        return try ensureGC().restore().count
+    public func restoreGC() throws(SystemError) -> Int {
+        let gc = try ensureGC()
+        return try gc.restore().count
     }
 
     /// Stops everything in dependency order: no new exits, no new GC
     /// attempts, queued work drained, GC list flushed, fds closed. Throws the
-    /// errno of the GC list's final write when it failed (all else is done).
-    public func shutdown() throws(Errno) {
-        if WorkerPool.onWorkerThread.isSet { throw Errno.deadlock }
+    /// GC list's final write error when it failed (all else is done).
+    public func shutdown() throws(SystemError) {
+        if WorkerPool.onWorkerThread.isSet { throw SystemError(.deadlock) }
         let (supervisor, collector, pool) = locked {
             // One shutdown at a time.
             while state.phase != .running { lifecycle.wait() }
@@ -198,9 +199,9 @@ extension Engine {
             defer { state.parts.gc = .none }
             return state.parts.gc.open
         }
-        var writeFailure: Errno?
+        var writeFailure: SystemError?
         var writeError: String?
-        do throws(Errno) {
+        do throws(SystemError) {
             try gc?.close()
         } catch {
             writeFailure = error

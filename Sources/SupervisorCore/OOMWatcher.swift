@@ -26,6 +26,8 @@ final class OOMWatcher: Sendable {
         let source: OOMSource
         /// v2: the inotify watch descriptor; v1: the eventfd. -1 once gone.
         var fd: Int32
+        /// v1: the eventfd's owner (closed when the watch is dropped).
+        var eventFD: EventFD?
         /// The counter at the last read.
         var count: UInt64 = 0
         /// v1 without an `oom_kill` line (old kernels): signals seen.
@@ -111,47 +113,42 @@ final class OOMWatcher: Sendable {
             if s.closed { return false }
             if s.containers[id]?.watches.contains(where: { s.watches[$0]?.cgroup == normalized }) == true { return true }
             let wid = s.allocateID()
-            let fd: Int32
-            do throws(Errno) {
-                fd = try register(source, as: wid, in: &s)
+            let fd: Int32, eventFD: EventFD?
+            do throws(SystemError) {
+                (fd, eventFD) = try register(source, as: wid, in: &s)
             } catch {
                 Log.warning("\(id): cannot watch OOM kills of \(source.counterFile): \(error)")
                 return false
             }
-            s.watches[wid] = Watch(id: id, cgroup: normalized, source: source, fd: fd)
+            s.watches[wid] = Watch(id: id, cgroup: normalized, source: source, fd: fd, eventFD: eventFD)
             s.containers[id, default: Container()].watches.append(wid)
             Log.debug("\(id): watching OOM kills of \(source.counterFile)")
             return true
         }
     }
 
-    private func register(_ source: OOMSource, as wid: UInt32, in s: inout State) throws(Errno) -> Int32 {
+    private func register(_ source: OOMSource, as wid: UInt32, in s: inout State) throws(SystemError) -> (Int32, EventFD?) {
         switch source {
         case let .v2(events):
             if s.inotify == nil {
-                let inotify = try Inotify()
-                do throws(Errno) {
+                let inotify = try named("inotify_init1") { () throws(Errno) in try Inotify() }
+                try named("epoll_ctl") { () throws(Errno) in
                     try epoll.add(inotify.fd, events: .input, data: EpollToken.oomInotify.data)
-                } catch {
-                    inotify.close()
-                    throw error
                 }
                 s.inotify = inotify
             }
             let wd = try s.inotify!.addWatch(events, mask: UInt32(IN_MODIFY))
             s.byDescriptor[wd, default: []].append(wid)
-            return wd
+            return (wd, nil)
         case let .v1(directory):
-            let efd = try EventFD()
-            do throws(Errno) {
-                try OOMCounter.registerV1(eventfd: efd.fd, directory: directory)
+            // On a failure below, efd closes as it goes out of scope.
+            let efd = try named("eventfd") { () throws(Errno) in try EventFD() }
+            try OOMCounter.registerV1(eventfd: efd.fd, directory: directory)
+            try named("epoll_ctl") { () throws(Errno) in
                 try epoll.add(efd.fd, events: .input,
                               data: EpollToken.oomEventFD(Registration(index: wid, generation: 0)).data)
-            } catch {
-                efd.close()
-                throw error
             }
-            return efd.fd
+            return (efd.fd, efd)
         }
     }
 
@@ -178,9 +175,9 @@ final class OOMWatcher: Sendable {
                 s.byDescriptor[w.fd] = sharing
             }
         case .v1:
-            // Unregistered before close, so no event can name a reused fd.
+            // Unregistered before the eventfd closes (with the caller's last
+            // copy of the watch), so no event can name a reused fd.
             try? epoll.remove(w.fd)
-            Glibc.close(w.fd)
         }
     }
 
@@ -192,9 +189,7 @@ final class OOMWatcher: Sendable {
             for (wid, w) in s.watches { release(w, wid, in: &s) }
             s.watches = [:]
             s.containers = [:]
-            s.inotify?.close()
             s.inotify = nil
-            s.timer?.close()
             s.timer = nil
         }
     }
@@ -234,9 +229,7 @@ final class OOMWatcher: Sendable {
             case let .oomEventFD(r):
                 let wid = r.index
                 guard let w = s.watches[wid], w.fd >= 0 else { break } // stale: already unwatched
-                var value: UInt64 = 0
-                let n = withUnsafeMutableBytes(of: &value) { read(w.fd, $0.baseAddress, 8) }
-                guard n == 8 else { break }
+                guard let value = w.eventFD?.take() else { break }
                 s.watches[wid]!.signals &+= value
                 s.watches[wid]!.signalBase = w.count
                 s.watches[wid]!.awaitingGrowth = true
@@ -262,12 +255,7 @@ final class OOMWatcher: Sendable {
                 Log.warning("supervisor: cannot create the OOM follow-up timer; a v1 OOM kill is reported at exit")
                 return
             }
-            do throws(Errno) {
-                try epoll.add(timer.fd, events: .input, data: EpollToken.oomTimer.data)
-            } catch {
-                timer.close()
-                return
-            }
+            guard (try? epoll.add(timer.fd, events: .input, data: EpollToken.oomTimer.data)) != nil else { return }
             s.timer = timer
         }
         if s.timerDueNs == 0 || due < s.timerDueNs {
@@ -285,9 +273,9 @@ final class OOMWatcher: Sendable {
             (s.containers[id]?.watches ?? []).compactMap { wid in s.watches[wid].map { (wid, $0.source) } }
         }
         guard !sources.isEmpty else { return nil }
-        var readings: [(UInt32, Result<UInt64?, Errno>)] = []
+        var readings: [(UInt32, Result<UInt64?, SystemError>)] = []
         for (wid, source) in sources {
-            do throws(Errno) {
+            do throws(SystemError) {
                 readings.append((wid, .success(try OOMCounter.read(source))))
             } catch {
                 readings.append((wid, .failure(error)))
@@ -301,7 +289,7 @@ final class OOMWatcher: Sendable {
                 case let .success(counter?): w.count = max(w.count, counter)
                 case .success(nil): w.count = w.signals // no oom_kill line: one per event
                 case let .failure(err):
-                    Log.debug("\(id): cannot read \(w.source.counterFile): \(err) (cgroup gone?)")
+                    Log.debug("\(id): \(err) (cgroup gone?)")
                     w.awaitingGrowth = false
                 }
                 if w.awaitingGrowth {

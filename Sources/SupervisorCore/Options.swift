@@ -29,11 +29,6 @@ public struct Options: Sendable, Equatable {
         return "/var/lib/isulad"
     }
 
-    public static let keys = [
-        "root_dir", "kill_retries", "kill_retry_interval_ms", "gc_retry_initial_ms", "gc_retry_max_ms",
-        "gc_stuck_after", "workers", "mount_detach_after", "runtime_timeout_ms", "log_level",
-    ]
-
     /// Applies one option; EINVAL for an unknown key, a bad value, or a
     /// gc_retry_initial_ms above gc_retry_max_ms.
     public mutating func set(_ key: String, _ value: String) throws(Errno) {

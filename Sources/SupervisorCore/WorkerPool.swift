@@ -1,6 +1,5 @@
 import Diagnostics
 import Platform
-import SystemPackage
 
 /// A fixed set of worker threads running jobs keyed by container id: jobs
 /// with the same key run one at a time, in submission order, so at most one

@@ -1,5 +1,4 @@
 import Diagnostics
-import CPlatform
 import CSupervisor
 import Glibc
 import Platform
@@ -7,26 +6,47 @@ import SupervisorCore
 import SystemPackage
 
 /// Conversions and error reporting shared by the @_cdecl functions: they
-/// validate, convert, call the engine, and turn a thrown Errno into
-/// `-1` + errno + one log line.
+/// validate, convert, call the engine, and turn a thrown error into
+/// `-1` + errno + one log line:
+///
+///     new_gchandler: mkdir /var/lib/isulad: Permission denied
+///     supervisor_track_resource: invalid argument (relative/m): Invalid argument
 enum ABI {
-    /// Sets errno, logs one line, returns -1.
+    /// Sets errno, logs one line, returns -1. A refused argument (no call
+    /// behind it) names the argument in `detail`.
     static func fail(_ function: String, _ err: Errno, _ detail: String = "") -> Int32 {
-        // Arguments can be PATH_MAX long; one log line stays readable.
-        let shown = detail.utf8.count > 200 ? String(detail.prefix(200)) + "…" : detail
-        let suffix = shown.isEmpty ? "" : " (\(shown))"
-        if err == .invalidArgument || err == .fileNameTooLong {
+        fail(function, SystemError(err), detail)
+    }
+
+    /// The failed call's line: "function: operation path: strerror".
+    static func fail(_ function: String, _ error: SystemError, _ detail: String = "") -> Int32 {
+        let err = error.errno
+        if !error.operation.isEmpty || error.path != nil {
+            Log.direct(.error, "\(function): \(clip(error.description, 400))")
+        } else if err == .invalidArgument || err == .fileNameTooLong {
+            let suffix = detail.isEmpty ? "" : " (\(clip(detail, 200)))"
             Log.direct(.warning, "\(function): invalid argument\(suffix): \(err)")
         } else {
-            Log.direct(.error, "\(function) failed\(suffix): \(err)")
+            let what = detail.isEmpty ? "" : clip(detail, 200) + ": "
+            Log.direct(.error, "\(function): \(what)\(err)")
         }
-        cp_set_errno(err.rawValue)
+        Glibc.errno = err.rawValue
         return -1
     }
 
     static func failNull<T>(_ function: String, _ err: Errno, _ detail: String = "") -> UnsafeMutablePointer<T>? {
         _ = fail(function, err, detail)
         return nil
+    }
+
+    static func failNull<T>(_ function: String, _ error: SystemError, _ detail: String = "") -> UnsafeMutablePointer<T>? {
+        _ = fail(function, error, detail)
+        return nil
+    }
+
+    /// Arguments can be PATH_MAX long; one log line stays readable.
+    private static func clip(_ s: String, _ limit: Int) -> String {
+        s.utf8.count > limit ? String(s.prefix(limit)) + "…" : s
     }
 
     /// A C string argument: not NULL, not empty, shorter than PATH_MAX.

@@ -122,7 +122,7 @@ public func abi_supervisor_exit_record(_ dir: UnsafePointer<CChar>?, _ exitCode:
         if error == .noSuchFileOrDirectory {
             // Expected after a crash before the shim finished: not an error line.
             Log.direct(.info, "supervisor_exit_record: no exit record in \(dir.map { String(cString: $0) } ?? "NULL")")
-            cp_set_errno(ENOENT)
+            Glibc.errno = ENOENT
             return -1
         }
         return ABI.fail("supervisor_exit_record", error, dir.map { String(cString: $0) } ?? "NULL")

@@ -1,4 +1,3 @@
-import CPlatform
 import CSupervisor
 import Glibc
 import Platform
@@ -28,18 +27,26 @@ public func abi_container_exit_fifo_create(_ dir: UnsafePointer<CChar>?) -> Unsa
     let path: String
     do throws(Errno) {
         path = try exitFifoPath(dir)
-        try Fifo.create(at: path, mode: 0o600)
     } catch {
         return ABI.failNull("container_exit_fifo_create", error, dir.map { String(cString: $0) } ?? "NULL")
+    }
+    do throws(SystemError) {
+        try Fifo.create(at: path, mode: 0o600)
+    } catch {
+        return ABI.failNull("container_exit_fifo_create", error)
     }
     return ABI.mallocString(path)
 }
 
 @_cdecl("container_exit_fifo_open")
 public func abi_container_exit_fifo_open(_ path: UnsafePointer<CChar>?) -> Int32 {
-    do throws(Errno) {
-        return try Fifo.openReadEnd(try ABI.string(path))
-    } catch {
+    let name: String
+    do throws(Errno) { name = try ABI.string(path) } catch {
         return ABI.fail("container_exit_fifo_open", error, path.map { String(cString: $0) } ?? "NULL")
+    }
+    do throws(SystemError) {
+        return try Fifo.openReadEnd(name)
+    } catch {
+        return ABI.fail("container_exit_fifo_open", error)
     }
 }

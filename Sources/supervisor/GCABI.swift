@@ -1,4 +1,3 @@
-import CPlatform
 import CSupervisor
 import Glibc
 import Platform
@@ -7,7 +6,7 @@ import SystemPackage
 
 @_cdecl("new_gchandler")
 public func abi_new_gchandler() -> Int32 {
-    do throws(Errno) {
+    do throws(SystemError) {
         try Engine.shared.initGC()
         return 0
     } catch {
@@ -17,7 +16,7 @@ public func abi_new_gchandler() -> Int32 {
 
 @_cdecl("start_gchandler")
 public func abi_start_gchandler() -> Int32 {
-    do throws(Errno) {
+    do throws(SystemError) {
         try Engine.shared.startGC()
         return 0
     } catch {
@@ -27,7 +26,7 @@ public func abi_start_gchandler() -> Int32 {
 
 @_cdecl("gc_restore")
 public func abi_gc_restore() -> Int32 {
-    do throws(Errno) {
+    do throws(SystemError) {
         _ = try Engine.shared.restoreGC()
         return 0
     } catch {
@@ -38,18 +37,23 @@ public func abi_gc_restore() -> Int32 {
 @_cdecl("gc_add_container")
 public func abi_gc_add_container(_ id: UnsafePointer<CChar>?, _ runtime: UnsafePointer<CChar>?,
                                  _ info: UnsafePointer<pid_ppid_info_t>?) -> Int32 {
+    let name: String, runtimeName: String, pidInfo: PidInfo
     do throws(Errno) {
-        let name = try ABI.containerID(id)
-        let runtime = try ABI.runtime(runtime)
+        name = try ABI.containerID(id)
+        runtimeName = try ABI.runtime(runtime)
         guard let info else { throw Errno.invalidArgument }
         let v = info.pointee
         // GC entries may name processes that are already gone (pid 0).
         guard v.pid >= 0, v.ppid >= 0 else { throw Errno.invalidArgument }
-        try Engine.shared.addToGC(id: name, runtime: runtime,
-                                  info: PidInfo(pid: v.pid, ppid: v.ppid, startTime: v.start_time, pstartTime: v.pstart_time))
-        return 0
+        pidInfo = PidInfo(pid: v.pid, ppid: v.ppid, startTime: v.start_time, pstartTime: v.pstart_time)
     } catch {
         return ABI.fail("gc_add_container", error, id.map { String(cString: $0) } ?? "NULL")
+    }
+    do throws(SystemError) {
+        try Engine.shared.addToGC(id: name, runtime: runtimeName, info: pidInfo)
+        return 0
+    } catch {
+        return ABI.fail("gc_add_container", error, name)
     }
 }
 

@@ -7,7 +7,7 @@ import SystemPackage
 
 @_cdecl("new_supervisor")
 public func abi_new_supervisor() -> Int32 {
-    do throws(Errno) {
+    do throws(SystemError) {
         try Engine.shared.startSupervisor()
         return 0
     } catch {
@@ -48,7 +48,7 @@ public func abi_supervisor_status_json() -> UnsafeMutablePointer<CChar>? {
 
 @_cdecl("supervisor_shutdown")
 public func abi_supervisor_shutdown() -> Int32 {
-    do throws(Errno) {
+    do throws(SystemError) {
         try Engine.shared.shutdown()
         return 0
     } catch {

@@ -1,6 +1,5 @@
 import Cleaner
 import Platform
-import SystemPackage
 import Testing
 @testable import SupervisorCore
 

@@ -2,7 +2,6 @@ import Cleaner
 import Glibc
 import Platform
 import Synchronization
-import SystemPackage
 import Testing
 @testable import SupervisorCore
 

@@ -1,7 +1,6 @@
 import CPlatform
 import Glibc
 import Platform
-import SystemPackage
 import Testing
 @testable import SupervisorCore
 
@@ -40,7 +39,6 @@ import Testing
         dir.write("memory.events", "oom 0\noom_kill 0\n")
         let file = dir.path + "/memory.events"
         let epoll = try Epoll()
-        defer { epoll.close() }
         let watcher = OOMWatcher(epoll: epoll) { _ in .v2(events: file) }
         defer { watcher.close() }
 
@@ -83,7 +81,6 @@ import Testing
         defer { dir.cleanup() }
         dir.write("memory.events", "oom_kill 2\n")
         let epoll = try Epoll()
-        defer { epoll.close() }
         let file = dir.path + "/memory.events"
         let watcher = OOMWatcher(epoll: epoll) { _ in .v2(events: file) }
         defer { watcher.close() }
@@ -93,7 +90,6 @@ import Testing
 
     @Test func noMemoryControllerMeansNoWatch() throws {
         let epoll = try Epoll()
-        defer { epoll.close() }
         let watcher = OOMWatcher(epoll: epoll) { _ in nil }
         defer { watcher.close() }
         #expect(!watcher.watch(id: "c1", cgroup: "c1"))
@@ -107,7 +103,6 @@ import Testing
         dir.write("memory.events", "oom_kill 0\n")
         let file = dir.path + "/memory.events"
         let epoll = try Epoll()
-        defer { epoll.close() }
         let watcher = OOMWatcher(epoll: epoll) { _ in .v2(events: file) }
         defer { watcher.close() }
         #expect(watcher.watch(id: "c1", cgroup: "c1"))
@@ -127,7 +122,6 @@ import Testing
         #expect(mkdir(path, 0o755) == 0)
         defer { rmdir(path) }
         let epoll = try Epoll()
-        defer { epoll.close() }
         let watcher = OOMWatcher(epoll: epoll)
         defer { watcher.close() }
         #expect(watcher.watch(id: "c1", cgroup: name))

@@ -1,5 +1,8 @@
-/* Thin C helpers for syscalls Swift cannot call directly (variadic or not in
- * the Glibc module). All static inline: nothing here is exported. */
+/* Only what neither Swift's Glibc module nor swift-system offers: syscalls
+ * without a libc wrapper (pidfd_*, openat2), wait-status macros, variadic
+ * yajl_gen_config, and GNU extensions (in cplatform.c). The system headers
+ * included here also give Swift the epoll/eventfd/inotify/timerfd/mount
+ * declarations. Nothing here is exported from libsupervisor.so. */
 #ifndef CPLATFORM_H
 #define CPLATFORM_H
 #include <errno.h>
@@ -7,7 +10,6 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -32,24 +34,6 @@ static inline int cp_pidfd_open(int pid, unsigned int flags) {
 static inline int cp_pidfd_send_signal(int pidfd, int sig) {
     return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, (void *)0, 0u);
 }
-static inline int cp_errno(void) { return errno; }
-static inline void cp_set_errno(int e) { errno = e; }
-static inline int cp_prctl_set_child_subreaper(void) {
-    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-}
-static inline int cp_fcntl_setfd_cloexec(int fd) {
-    int flags = fcntl(fd, F_GETFD);
-    if (flags < 0) return -1;
-    return fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-}
-static inline int cp_fcntl_getfl(int fd) { return fcntl(fd, F_GETFL); }
-static inline int cp_fcntl_setfl(int fd, int flags) { return fcntl(fd, F_SETFL, flags); }
-static inline int cp_open(const char *path, int flags, unsigned int mode) {
-    return open(path, flags | O_CLOEXEC, mode);
-}
-static inline int cp_openat(int dirfd, const char *path, int flags, unsigned int mode) {
-    return openat(dirfd, path, flags | O_CLOEXEC, mode);
-}
 /* openat2 with RESOLVE_NO_SYMLINKS (no symlink, magic link included, in any
  * component). -1/ENOSYS where the kernel (or a seccomp filter) lacks it. */
 #ifndef SYS_openat2
@@ -63,8 +47,6 @@ static inline int cp_openat2_no_symlinks(int dirfd, const char *path, int flags)
 static inline int cp_wexitstatus(int s) { return WEXITSTATUS(s); }
 static inline int cp_wifsignaled(int s) { return WIFSIGNALED(s); }
 static inline int cp_wtermsig(int s) { return WTERMSIG(s); }
-static inline int cp_s_isfifo(unsigned int m) { return S_ISFIFO(m); }
-static inline int cp_s_isreg(unsigned int m) { return S_ISREG(m); }
 
 
 #include <yajl/yajl_gen.h>
@@ -82,7 +64,6 @@ int cp_spawn_addchdir(posix_spawn_file_actions_t *a, const char *dir);
 short cp_spawn_setsid_flag(void);
 void cp_set_thread_name(const char *name);
 int cp_pipe2(int fds[2], int flags);
-int cp_accept4(int fd, int flags);
 /* 1 when dirfd/name (not followed) is the root of a mount, 0 when not,
  * -1 when the kernel cannot tell (statx without STATX_ATTR_MOUNT_ROOT). */
 int cp_is_mount_root(int dirfd, const char *name);

@@ -1,9 +1,8 @@
 import Glibc
-import Cleaner
 import Platform
 import Testing
 
-@Suite struct PlatformParsingTests {
+@Suite struct ParsingTests {
     @Test func parsesMountinfoWithEscapes() {
         let text = """
         36 35 98:0 /mnt1 /mnt\\040with\\011tab\\134x rw,noatime master:1 - ext3 /dev/root rw,errors=continue
@@ -48,14 +47,6 @@ import Testing
         let a = try #require(MountInfo.mountID(ofFD: root))
         let b = try #require(MountInfo.mountID(ofFD: proc))
         #expect(a != b)
-    }
-
-    @Test func readsEffectiveCapabilities() {
-        let caps = Capabilities.readEffective()
-        #expect(caps.has(.sysAdmin))  // the tests run as root
-        #expect(caps.has(.kill))
-        #expect(!Capabilities.none.has(.sysAdmin))
-        #expect(Capabilities([.kill]).has(.kill) && !Capabilities([.kill]).has(.sysAdmin))
     }
 
     // MARK: JSON (issue 9)
