@@ -147,7 +147,9 @@ typedef enum {
  *    what fails enters the GC list under id (gc_done when released);
  *  - never armed: kept for id's next arm (or gc_add_container), at most 1024
  *    such ids and 64 resources each (ENOSPC beyond); supervisor_shutdown
- *    discards them (with a warning line).
+ *    discards them (with a warning line). Resources of ids armed when
+ *    supervisor_shutdown closes their FIFOs are kept for their next arm
+ *    (within the same bounds).
  * Track after arming (the exit then cannot be missed in between); to track
  * for a restarted container that reuses an id, arm it first. */
 int supervisor_track_resource(const char *id, supervisor_resource_kind_t kind, const char *value);

@@ -38,8 +38,19 @@ public enum Log {
     public static func direct(_ level: LogLevel, _ text: String) {
         let current = sink.withLock { $0 }
         guard level.passes(current.threshold) else { return }
-        if let emit = current.emit { emit(level, text) } else { writeStderr(level, text) }
+        if let emit = current.emit {
+            // A hook, even on the caller's thread: supervisor_shutdown from
+            // it is refused like from any hook.
+            inHook.set(true)
+            defer { inHook.set(false) }
+            emit(level, text)
+        } else {
+            writeStderr(level, text)
+        }
     }
+
+    /// Set while the engine's log hook runs on this thread.
+    public static let inHook = ThreadFlag()
 
     static func writeStderr(_ level: LogLevel, _ text: String) {
         let tag: String

@@ -64,6 +64,11 @@ public final class NativeThread: @unchecked Sendable {
 
     private init(handle: pthread_t) { self.handle = handle }
 
+    /// Set on every thread started here (workers, epoll, GC, log): a hook
+    /// running on one must not join the library from it (EDEADLK), nor wait
+    /// for a shutdown that is draining it (ESHUTDOWN).
+    public static let isLibraryThread = ThreadFlag()
+
     public static func start(name: String, _ body: @escaping @Sendable () -> Void) throws(Errno) -> NativeThread {
         let box = Unmanaged.passRetained(Box(name: name, body: body)).toOpaque()
         var all = sigset_t(), old = sigset_t()
@@ -74,6 +79,7 @@ public final class NativeThread: @unchecked Sendable {
         let rc = pthread_create(&tid, nil, { raw in
             let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
             box.name.withCString { cp_set_thread_name($0) }
+            NativeThread.isLibraryThread.set(true)
             box.body()
             return nil
         }, box)

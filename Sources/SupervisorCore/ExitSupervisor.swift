@@ -144,7 +144,6 @@ final class ExitSupervisor: @unchecked Sendable {
         wakeup.signal()
         thread?.join()
         thread = nil
-        oom.close()
         withTable { t in
             t.closed = true
             // Monitors a worker holds are closed by that worker.
@@ -156,6 +155,9 @@ final class ExitSupervisor: @unchecked Sendable {
             }
         }
     }
+
+    /// Closes the OOM watches, once exits queued before `stop()` are handled.
+    func closeWatches() { oom.close() }
 
     // The epoll and eventfd descriptors outlive `stop()` until no queued
     // job can re-arm a FIFO any more (jobs hold the supervisor): they close

@@ -177,17 +177,21 @@ extension Engine {
     /// attempts, queued work drained, GC list flushed, fds closed. Throws the
     /// GC list's final write error when it failed (all else is done).
     public func shutdown() throws(SystemError) {
-        if WorkerPool.onWorkerThread.isSet { throw SystemError(.deadlock) }
+        if WorkerPool.onWorkerThread.isSet || Log.inHook.isSet { throw SystemError(.deadlock) }
         let (supervisor, collector, pool) = locked {
             // One shutdown at a time.
             while state.phase != .running { lifecycle.wait() }
             state.phase = .draining
             return (state.parts.supervisor, state.parts.gc.open, state.parts.pool)
         }
+        // The epoll thread stops first (no new exits); the supervisor stays
+        // reachable while the pool drains, so an exit handled now still reads
+        // its OOM counters before its cgroup goes.
         supervisor?.stop()
-        withState { $0.parts.supervisor = nil }
         collector?.stop()
         pool?.stop()
+        supervisor?.closeWatches()
+        withState { $0.parts.supervisor = nil }
         // Draining may have opened the list (an exit handed to GC). Closing
         // it runs without the lock: the persister may still run gc_done
         // hooks, which may call in; meanwhile no list may open.
@@ -207,12 +211,12 @@ extension Engine {
             writeFailure = error
             writeError = "cannot write \(gc?.rootDir ?? "")/\(GCFile.fileName): \(error)"
         }
-        let discarded = ledger.withLock { l -> Int in
-            defer { l = ResourceLedger() }
-            return l.pending.values.reduce(0) { $0 + $1.count }
+        let (kept, keptIDs, dropped) = ledger.withLock { $0.shutdown() }
+        if kept > 0 {
+            Log.info("supervisor: shutdown keeps \(kept) resources of \(keptIDs) armed containers for their next arm")
         }
-        if discarded > 0 {
-            Log.warning("supervisor: shutdown discards \(discarded) resources tracked for containers never armed")
+        if dropped > 0 {
+            Log.warning("supervisor: shutdown discards \(dropped) resources tracked for containers never armed")
         }
         withState { s in
             if let writeError { s.shutdownWriteError = writeError }

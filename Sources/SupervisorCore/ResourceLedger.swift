@@ -90,6 +90,29 @@ struct ResourceLedger {
         finished[id] = nil
     }
 
+    /// At shutdown the armed FIFOs close, their exits not handled: the
+    /// resources of ids that were armed are kept for their next arm (as if
+    /// tracked before it, within the same bounds); those of ids never armed
+    /// and the remembered exits are dropped. Returns what was kept and dropped.
+    mutating func shutdown() -> (kept: Int, keptIDs: Int, dropped: Int) {
+        var next = ResourceLedger()
+        var kept = 0, dropped = 0
+        for (id, resources) in pending {
+            guard !unarmed.contains(id), next.unarmed.count < Self.maxUnarmedIDs else {
+                dropped += resources.count
+                continue
+            }
+            let keep = resources.prefix(Self.maxPerUnarmedID)
+            next.pending[id] = Array(keep)
+            next.unarmed.insert(id)
+            kept += keep.count
+            dropped += resources.count - keep.count
+        }
+        let ids = next.pending.count
+        self = next
+        return (kept, ids, dropped)
+    }
+
     var unarmedCount: Int { unarmed.count }
     var rememberedExitCount: Int { finished.count }
 }

@@ -23,8 +23,8 @@ final class WorkerPool: @unchecked Sendable {
     private var busyWorkers = 0
     private var idleWorkers = 0
 
-    /// Set on worker threads; `supervisor_shutdown` refuses to run there.
-    static let onWorkerThread = ThreadFlag()
+    /// Set on every library thread; `supervisor_shutdown` refuses to run there.
+    static let onWorkerThread = NativeThread.isLibraryThread
 
     init(workers: Int) {
         maxWorkers = max(1, workers)

@@ -484,6 +484,28 @@ static void *shutdown_thread(void *p)
     return NULL;
 }
 
+/* No thread of this process is named supv-epoll. */
+static bool no_epoll_thread(void *arg)
+{
+    (void)arg;
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return false;
+    bool found = false;
+    struct dirent *e;
+    while (!found && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char p[300], comm[64] = "";
+        snprintf(p, sizeof p, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(p, "re");
+        if (f) {
+            if (fgets(comm, sizeof comm, f) && strncmp(comm, "supv-epoll", 10) == 0) found = true;
+            fclose(f);
+        }
+    }
+    closedir(d);
+    return !found;
+}
+
 TEST(oom_reported_when_shutdown_races_exit)
 {
     require_memcg();
@@ -501,9 +523,9 @@ TEST(oom_reported_when_shutdown_races_exit)
     int result = 0;
     pthread_t t;
     pthread_create(&t, NULL, shutdown_thread, &result);
-    /* The epoll thread and the OOM watches are stopped once the state says NONE. */
-    long long deadline = tu_now_ms() + WAIT_MS;
-    while (supervisor_container_state(id) != SUPERVISOR_STATE_NONE && tu_now_ms() < deadline) tu_sleep_ms(1);
+    /* The shutdown has stopped the epoll thread once no "supv-epoll" task is
+     * left (the held exit keeps the pool draining). */
+    ASSERT_MSG(tu_poll_until(no_epoll_thread, NULL, WAIT_MS), "the epoll thread did not stop");
     bool killed = oom_kill_once(rel);
     long long kills = memcg_oom_kill(rel);
     tu_gate_open(&gate_alive.g);
