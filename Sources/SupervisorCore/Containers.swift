@@ -127,8 +127,8 @@ extension Engine {
     }
 
     /// Tells the engine when `id`'s OOM-kill count grew.
-    func reportOOM(_ id: String) {
-        guard let supervisor, let count = supervisor.oom.check(id) else { return }
+    func reportOOM(_ id: String, on given: ExitSupervisor? = nil) {
+        guard let supervisor = given ?? supervisor, let count = supervisor.oom.check(id) else { return }
         Log.info("\(id): OOM kill in its cgroup (\(count) in all)")
         currentHooks().containerOOM?(id, count)
     }

@@ -29,7 +29,7 @@ extension Engine {
             // an OOM kill that ended the container is reported before its stop
             // (watched here too, should a cgroup have escaped its watch).
             for r in resources where r.kind == .cgroup { supervisor?.oom.watch(id: id, cgroup: r.value) }
-            reportOOM(id)
+            reportOOM(id, on: supervisor)
             if inGC {
                 for r in resources {
                     do {

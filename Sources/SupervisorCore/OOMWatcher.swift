@@ -68,6 +68,9 @@ final class OOMWatcher: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Containers with a watch, published after each change under `state`:
+    /// an exit of an unwatched container (the common case) skips the lock.
+    private let watched = Atomic<Int>(0)
     private let epoll: Epoll
     /// Where a cgroup's counter is; the default asks the mounted hierarchies.
     /// Unit tests pass a regular file standing in for the kernel's.
@@ -122,6 +125,7 @@ final class OOMWatcher: Sendable {
             }
             s.watches[wid] = Watch(id: id, cgroup: normalized, source: source, fd: fd, eventFD: eventFD)
             s.containers[id, default: Container()].watches.append(wid)
+            watched.store(s.containers.count, ordering: .releasing)
             Log.debug("\(id): watching OOM kills of \(source.counterFile)")
             return true
         }
@@ -154,8 +158,10 @@ final class OOMWatcher: Sendable {
 
     /// Stops every watch of `id` (its exit is handled) and closes their fds.
     func unwatch(_ id: String) {
+        guard watched.load(ordering: .acquiring) > 0 else { return }
         state.withLock { s in
             guard let container = s.containers.removeValue(forKey: id) else { return }
+            watched.store(s.containers.count, ordering: .releasing)
             for wid in container.watches {
                 if let w = s.watches.removeValue(forKey: wid) { release(w, wid, in: &s) }
             }
@@ -189,6 +195,7 @@ final class OOMWatcher: Sendable {
             for (wid, w) in s.watches { release(w, wid, in: &s) }
             s.watches = [:]
             s.containers = [:]
+            watched.store(0, ordering: .releasing)
             s.inotify = nil
             s.timer = nil
         }
@@ -269,6 +276,7 @@ final class OOMWatcher: Sendable {
     /// Reads the counters of `id`'s watches. Returns the new total when it
     /// grew past what was last reported (and records it as reported).
     func check(_ id: String) -> UInt64? {
+        guard watched.load(ordering: .acquiring) > 0 else { return nil }
         let sources = state.withLock { s -> [(UInt32, OOMSource)] in
             (s.containers[id]?.watches ?? []).compactMap { wid in s.watches[wid].map { (wid, $0.source) } }
         }
@@ -315,7 +323,8 @@ final class OOMWatcher: Sendable {
 
     /// The last count read for `id` (status JSON).
     func count(of id: String) -> UInt64 {
-        state.withLock { s in
+        guard watched.load(ordering: .acquiring) > 0 else { return 0 }
+        return state.withLock { s in
             (s.containers[id]?.watches ?? []).reduce(UInt64(0)) { $0 &+ (s.watches[$1]?.count ?? 0) }
         }
     }
