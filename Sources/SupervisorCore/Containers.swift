@@ -25,12 +25,14 @@ extension Engine {
                 // FIFO is handled at once on a worker, whose first step (taking
                 // the resources) waits until this run owns the resources
                 // tracked before arming and their cgroups are watched.
-                let watching = try ledger.withLock { (l: inout ResourceLedger) throws(Errno) -> Bool in
+                let watching = try withLedger { (l: inout ResourceLedger) throws(Errno) -> Bool in
                     try supervisor.arm(fd: fd, id: id, runtime: runtime, info: info)
                     l.armed(id)
                     return l.cgroups(of: id).reduce(false) { supervisor.oom.watch(id: id, cgroup: $1) || $0 }
                 }
                 if watching { scheduleOOMCheck(id) }
+                // Work will come: the first exit should not wait for threads.
+                withState { $0.parts.pool }?.prestart()
                 break
             } catch where error.rawValue == ESHUTDOWN && attempt == 0 {
                 attempt += 1
@@ -42,7 +44,7 @@ extension Engine {
     /// gc_add_container: the entry is durable on return.
     public func addToGC(id: String, runtime: String, info: PidInfo) throws(SystemError) {
         let gc = try ensureGC()
-        let resources = ledger.withLock { l -> [TrackedResource] in
+        let resources = withLedger { l -> [TrackedResource] in
             l.forgetExit(id)
             return l.take(id)
         }
@@ -68,8 +70,14 @@ extension Engine {
         // An entry can leave the GC list between the look and the append:
         // then its run is over, and the second look says so.
         for _ in 0..<2 {
-            let route = try ledger.withLock { (l: inout ResourceLedger) throws(Errno) -> Route in
-                let armed = supervisor?.state(of: id) != nil
+            let route = try withLedger { (l: inout ResourceLedger) throws(Errno) -> Route in
+                // Armed: running, or stopping with its exit not yet handled.
+                let armed: Bool
+                switch supervisor?.state(of: id) {
+                case .running?: armed = true
+                case .stopping?: armed = !l.remembersExit(of: id)
+                case nil: armed = false
+                }
                 if !armed, let gc {
                     // Never waits: the ledger lock is held.
                     switch gc.placement(of: id) {
@@ -152,7 +160,7 @@ extension Engine {
     func gcEntryReleased(_ id: String, runtime: String) {
         // Runs on a worker, or on the persister when the pool already stopped.
         Log.info("gc: \(id): all resources released")
-        ledger.withLock { $0.exitHandled(id, runtime: runtime) }
+        withLedger { $0.exitHandled(id, runtime: runtime) }
         currentHooks().gcDone?(id)
     }
 }

@@ -9,8 +9,7 @@ extension Engine {
     /// left goes to the GC list (durably). Then `container_stopped`, exactly
     /// once, after the state already says NONE or GC.
     func handleExit(_ exit: ExitSupervisor.Exit) {
-        let hooks = currentHooks()
-        let options = currentOptions()
+        let (options, hooks) = currentConfig()
         let id = exit.id, runtime = exit.runtime, info = exit.info, code = exit.code
         Log.debug("\(id): exit status \(code) read")
 
@@ -24,7 +23,7 @@ extension Engine {
         // Resources tracked while this runs join it: taken again until none
         // is left, then the exit is recorded as handled under the same lock.
         while true {
-            let resources = ledger.withLock { $0.take(id) }
+            let resources = takeTracked(id)
             // The OOM counter once more before the cleaner removes the cgroup:
             // an OOM kill that ended the container is reported before its stop
             // (watched here too, should a cgroup have escaped its watch).
@@ -58,15 +57,18 @@ extension Engine {
                     inGC = true
                 }
             }
-            let done = ledger.withLock { l -> Bool in
+            // The exit is recorded as handled under the ledger lock: from
+            // then on a resource tracked for the id is not this run's (the
+            // monitor, still STOPPING until `finish`, no longer counts).
+            let done = withLedger { l -> Bool in
                 if l.hasPending(id) { return false }
-                if !inGC { l.exitHandled(id, runtime: runtime) }
-                supervisor?.oom.unwatch(id)
-                supervisor?.finish(id)
+                l.exitHandled(id, runtime: runtime)
                 return true
             }
             if done { break }
         }
+        supervisor?.oom.unwatch(id)
+        supervisor?.finish(id)
         hooks.containerStopped?(id, info.pid, code)
     }
 

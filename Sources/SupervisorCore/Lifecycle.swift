@@ -211,7 +211,7 @@ extension Engine {
             writeFailure = error
             writeError = "cannot write \(gc?.rootDir ?? "")/\(GCFile.fileName): \(error)"
         }
-        let (kept, keptIDs, dropped) = ledger.withLock { $0.shutdown() }
+        let (kept, keptIDs, dropped) = withLedger { $0.shutdown() }
         if kept > 0 {
             Log.info("supervisor: shutdown keeps \(kept) resources of \(keptIDs) armed containers for their next arm")
         }

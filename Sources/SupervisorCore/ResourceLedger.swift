@@ -67,6 +67,9 @@ struct ResourceLedger {
 
     func hasPending(_ id: String) -> Bool { pending[id]?.isEmpty == false }
 
+    /// The exit of `id` was handled (and it was not armed since).
+    func remembersExit(of id: String) -> Bool { finished[id] != nil }
+
     /// The exit of `id` is handled: late resources are released at once.
     mutating func exitHandled(_ id: String, runtime: String) {
         sequence += 1

@@ -123,6 +123,15 @@ final class WorkerPool: @unchecked Sendable {
 
     var startedWorkers: Int { lock.withLock { threads.count } }
 
+    /// Starts every worker now (work is coming: a container was armed), so
+    /// the first exits do not wait for thread creation.
+    func prestart() {
+        lock.withLock {
+            guard !stopped, threads.count < maxWorkers else { return }
+            _ = startWorkersLocked(for: maxWorkers + idleWorkers)
+        }
+    }
+
     var pendingJobs: Int { lock.withLock { ready.count - readyHead + busyWorkers } }
 
     private func run() {
