@@ -169,8 +169,8 @@ char *supervisor_status_json(void);  /* snapshot: monitors, GC entries with atte
 
 /* The exit record the shim left in a state dir (section 6): 0 and *exit_code set,
    or -1 with ENOENT when there is none (the status is then unknown, not 0/137/255).
-   EINVAL for a damaged or out-of-range record (comments and nesting deeper
-   than 64 included); symlinks are not followed. */
+   EINVAL for a damaged or out-of-range record; symlinks are not followed. */
+/* (Damaged includes comments and nesting deeper than 64 levels.) */
 int   supervisor_exit_record(const char *cont_state_path, int *exit_code);
 
 /* Stops the threads, closes every fd, flushes the GC list. The library can be
