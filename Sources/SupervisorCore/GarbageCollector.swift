@@ -38,6 +38,10 @@ final class GarbageCollector: @unchecked Sendable {
     /// Guarded by `lock`.
     private var releasing: [String: Release] = [:]
     private var releaseTokens: UInt64 = 0
+    /// Guarded by `lock`: gc_restore calls reading the file now, and the
+    /// durable generation reached meanwhile (applied when they are done).
+    private var restoresReading = 0
+    private var durableWhileReading: UInt64 = 0
     /// Guarded by `lock`: start_gchandler was called (and no stop since);
     /// the thread itself starts once the list has an entry.
     private var collecting = false
@@ -66,7 +70,13 @@ final class GarbageCollector: @unchecked Sendable {
         persister = GCPersister(file: file, snapshot: { [unowned self] in
             self.lock.withLock { self.list.encodeDocument() }
         }, onDurable: { [unowned self] generation in
-            self.lock.withLock { self.list.durable(upTo: generation) }
+            self.lock.withLock {
+                if self.restoresReading > 0 {
+                    self.durableWhileReading = max(self.durableWhileReading, generation)
+                } else {
+                    self.list.durable(upTo: generation)
+                }
+            }
         })
     }
 
@@ -197,14 +207,33 @@ final class GarbageCollector: @unchecked Sendable {
 
     /// gc_restore: merges entries of the file that the list does not have.
     func restore() throws(SystemError) -> [String] {
-        // Read under the lock, so a removal cannot become durable (and
-        // leave the pending set) between the read and the merge.
-        try lock.withLock { () throws(SystemError) -> [String] in
-            guard let doc = try persister.file.read() else { return [] }
+        // The file is read without the lock (it may be large; state queries
+        // go on). Meanwhile removals stay pending even once durable: the file
+        // read may predate their write, and must not bring them back.
+        lock.withLock { restoresReading += 1 }
+        let doc: GCFileFormat.Document?
+        do throws(SystemError) {
+            doc = try persister.file.read()
+        } catch {
+            lock.withLock { endRestoreLocked() }
+            throw error
+        }
+        return lock.withLock { () -> [String] in
+            defer { endRestoreLocked() }
+            guard let doc else { return [] }
             let (added, changed) = list.merge(doc, now: MonotonicClock.nowNs())
             if changed { _ = persister.markDirty() }
             wakeCollectorLocked()
             return added
+        }
+    }
+
+    /// Caller holds `lock`.
+    private func endRestoreLocked() {
+        restoresReading -= 1
+        if restoresReading == 0 && durableWhileReading > 0 {
+            list.durable(upTo: durableWhileReading)
+            durableWhileReading = 0
         }
     }
 
