@@ -709,7 +709,7 @@ TEST(hooks_call_api_during_shutdown)
  * crash; the list loaded is complete. */
 static void *load_thread(void *p)
 {
-    *(int *)p = new_gchandler() == 0 ? 1 : -errno;
+    __atomic_store_n((int *)p, new_gchandler() == 0 ? 1 : -errno, __ATOMIC_RELEASE);
     return NULL;
 }
 
