@@ -219,7 +219,6 @@ final class ExitSupervisor: @unchecked Sendable {
     }
 
     private func run() {
-        WorkerPool.onWorkerThread.set(true)
         var events = [epoll_event](repeating: epoll_event(), count: 256)
         var ready: [Ready] = []
         ready.reserveCapacity(events.count)

@@ -123,7 +123,6 @@ final class GCPersister: @unchecked Sendable {
     }
 
     private func run() {
-        WorkerPool.onWorkerThread.set(true)
         lock.lock()
         var retryDelayMs: Int64 = 0
         var releasedByLastWrite = 0

@@ -245,7 +245,6 @@ final class GarbageCollector: @unchecked Sendable {
     // MARK: collecting
 
     private func collectLoop() {
-        WorkerPool.onWorkerThread.set(true)
         lock.lock()
         while !stopping {
             // One worker is left for exit handling: hung GC steps (an unmount

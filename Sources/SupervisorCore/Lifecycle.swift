@@ -64,7 +64,7 @@ extension Engine {
     /// thread gets ESHUTDOWN instead (the shutdown is draining it).
     private func awaitRunningLocked() throws(Errno) {
         while state.phase != .running {
-            if WorkerPool.onWorkerThread.isSet { throw Errno(rawValue: ESHUTDOWN) }
+            if NativeThread.isLibraryThread.isSet { throw Errno(rawValue: ESHUTDOWN) }
             lifecycle.wait()
         }
     }
@@ -177,7 +177,7 @@ extension Engine {
     /// attempts, queued work drained, GC list flushed, fds closed. Throws the
     /// GC list's final write error when it failed (all else is done).
     public func shutdown() throws(SystemError) {
-        if WorkerPool.onWorkerThread.isSet || Log.inHook.isSet { throw SystemError(.deadlock) }
+        if NativeThread.isLibraryThread.isSet || Log.inHook.isSet { throw SystemError(.deadlock) }
         let (supervisor, collector, pool) = locked {
             // One shutdown at a time.
             while state.phase != .running { lifecycle.wait() }

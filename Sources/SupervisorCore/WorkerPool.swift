@@ -23,8 +23,6 @@ final class WorkerPool: @unchecked Sendable {
     private var busyWorkers = 0
     private var idleWorkers = 0
 
-    /// Set on every library thread; `supervisor_shutdown` refuses to run there.
-    static let onWorkerThread = NativeThread.isLibraryThread
 
     init(workers: Int) {
         maxWorkers = max(1, workers)
@@ -135,7 +133,6 @@ final class WorkerPool: @unchecked Sendable {
     var pendingJobs: Int { lock.withLock { ready.count - readyHead + busyWorkers } }
 
     private func run() {
-        WorkerPool.onWorkerThread.set(true)
         lock.lock()
         idleWorkers -= 1   // counted idle from its start: now it looks for work itself
         while true {
