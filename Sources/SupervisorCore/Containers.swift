@@ -26,7 +26,7 @@ extension Engine {
                 // the resources) waits until this run owns the resources
                 // tracked before arming and their cgroups are watched.
                 let watching = try withLedger { (l: inout ResourceLedger) throws(Errno) -> Bool in
-                    try supervisor.arm(fd: fd, id: id, runtime: runtime, info: info)
+                    try supervisor.arm(fd: fd, id: id, runtime: runtime, info: info, tracked: l.hasPending(id))
                     l.armed(id)
                     return l.cgroups(of: id).reduce(false) { supervisor.oom.watch(id: id, cgroup: $1) || $0 }
                 }
@@ -71,13 +71,10 @@ extension Engine {
         // then its run is over, and the second look says so.
         for _ in 0..<2 {
             let route = try withLedger { (l: inout ResourceLedger) throws(Errno) -> Route in
-                // Armed: running, or stopping with its exit not yet handled.
-                let armed: Bool
-                switch supervisor?.state(of: id) {
-                case .running?: armed = true
-                case .stopping?: armed = !l.remembersExit(of: id)
-                case nil: armed = false
-                }
+                // Armed: running, or stopping with its exit not yet handled
+                // (the run is marked, so its handler takes the resource).
+                let state = supervisor?.claimForTrack(id)
+                let armed = state == .running || state == .stopping
                 if !armed, let gc {
                     // Never waits: the ledger lock is held.
                     switch gc.placement(of: id) {
@@ -86,6 +83,7 @@ extension Engine {
                     case .absent: break
                     }
                 }
+                if case let .handled(runtime)? = state { return .releaseNow(runtime: runtime) }
                 switch try l.track(resource, for: id, armed: armed) {
                 case .kept:
                     let watching = armed && kind == .cgroup && supervisor!.oom.watch(id: id, cgroup: value)
@@ -150,7 +148,7 @@ extension Engine {
         switch supervisor?.state(of: id) {
         case .running?: return .running
         case .stopping?: return .stopping
-        case nil: break
+        case .handled?, nil: break
         }
         return gc?.contains(id) == true ? .gc : .none
     }

@@ -21,18 +21,25 @@ public final class Engine: @unchecked Sendable {
     let lifecycle = ConditionLock()
     /// Guarded by `lifecycle`.
     var state = LifecycleState()
-    private let config = Mutex((options: Options(), hooks: Hooks()))
+    /// Options and hooks as one immutable snapshot, replaced on change: a
+    /// reader (every exit) retains one object instead of copying each hook.
+    final class Config: Sendable {
+        let options: Options
+        let hooks: Hooks
+        init(options: Options, hooks: Hooks) {
+            self.options = options
+            self.hooks = hooks
+        }
+    }
+    private let config = Mutex(Config(options: Options(), hooks: Hooks()))
     /// Resources tracked for containers not (yet) in the GC list, and the
     /// ids whose exit was handled (see ResourceLedger). Use `withLedger`.
-    /// A pthread mutex, not Synchronization's Mutex: every exit takes it,
-    /// and on Linux the latter contends through priority-inheritance futexes
-    /// (a kernel round trip per collision), measurably slower under a burst.
+    /// A pthread mutex, not Synchronization's Mutex: on Linux the latter
+    /// contends through priority-inheritance futexes (a kernel round trip
+    /// per collision), measurably slower under a burst of tracks.
     private let ledgerLock = ConditionLock()
     /// Guarded by `ledgerLock`.
     private var ledger = ResourceLedger()
-    /// Whether the ledger holds any resource, published by `withLedger`: an
-    /// exit handled while nothing is tracked anywhere skips one lock.
-    private let ledgerHasPending = Atomic<Bool>(false)
 
     public init() {
     }
@@ -44,44 +51,38 @@ public final class Engine: @unchecked Sendable {
             // The GC list cannot move under a loaded (or loading) store.
             try withState { (s: inout LifecycleState) throws(Errno) in
                 guard case .none = s.parts.gc else { throw Errno.resourceBusy }
-                try config.withLock { (c: inout (options: Options, hooks: Hooks)) throws(Errno) in
-                    try c.options.set(key, value)
+                try config.withLock { (c: inout Config) throws(Errno) in
+                    var options = c.options
+                    try options.set(key, value)
+                    c = Config(options: options, hooks: c.hooks)
                 }
             }
             return
         }
-        let level = try config.withLock { (c: inout (options: Options, hooks: Hooks)) throws(Errno) -> LogLevel in
-            try c.options.set(key, value)
-            return c.options.logLevel
+        let level = try config.withLock { (c: inout Config) throws(Errno) -> LogLevel in
+            var options = c.options
+            try options.set(key, value)
+            c = Config(options: options, hooks: c.hooks)
+            return options.logLevel
         }
         Log.configure { $0.threshold = level }
     }
 
     public func setHooks(_ hooks: Hooks) {
-        config.withLock { $0.hooks = hooks }
+        config.withLock { $0 = Config(options: $0.options, hooks: hooks) }
         Log.configure { $0.emit = hooks.log }
     }
 
-    func currentHooks() -> Hooks { config.withLock { $0.hooks } }
-    func currentConfig() -> (options: Options, hooks: Hooks) { config.withLock { $0 } }
+    func currentHooks() -> Hooks { currentConfig().hooks }
+    func currentConfig() -> Config { config.withLock { $0 } }
 
     func withLedger<R, E: Error>(_ body: (inout ResourceLedger) throws(E) -> R) throws(E) -> R {
         ledgerLock.lock()
-        defer {
-            ledgerHasPending.store(!ledger.pending.isEmpty, ordering: .releasing)
-            ledgerLock.unlock()
-        }
+        defer { ledgerLock.unlock() }
         return try body(&ledger)
     }
 
-    /// `id`'s tracked resources, taken (none without a lock when nothing is
-    /// tracked at all; a resource tracked meanwhile is seen by the caller's
-    /// final check under the lock).
-    func takeTracked(_ id: String) -> [TrackedResource] {
-        guard ledgerHasPending.load(ordering: .acquiring) else { return [] }
-        return withLedger { $0.take(id) }
-    }
-    public func currentOptions() -> Options { config.withLock { $0.options } }
+    public func currentOptions() -> Options { currentConfig().options }
 
     // MARK: work
 

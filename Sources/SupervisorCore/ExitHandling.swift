@@ -8,26 +8,31 @@ extension Engine {
     /// resources; alive → SIGKILL and re-check `kill_retries` times; anything
     /// left goes to the GC list (durably). Then `container_stopped`, exactly
     /// once, after the state already says NONE or GC.
-    func handleExit(_ exit: ExitSupervisor.Exit) {
-        let (options, hooks) = currentConfig()
+    func handleExit(_ exit: ExitSupervisor.Exit, on supervisor: ExitSupervisor, cleaner: BuiltinCleaner) {
+        let config = currentConfig()
         let id = exit.id, runtime = exit.runtime, info = exit.info, code = exit.code
         Log.debug("\(id): exit status \(code) read")
 
         var engineReleased = false
         var failure: String?
-        if hooks.liveness(id: id, runtime: runtime, pid: info.pid, startTime: info.startTime) != .gone {
-            failure = killAndConfirm(id: id, runtime: runtime, info: info, hooks: hooks, options: options)
+        if config.hooks.liveness(id: id, runtime: runtime, pid: info.pid, startTime: info.startTime) != .gone {
+            failure = killAndConfirm(id: id, runtime: runtime, info: info, hooks: config.hooks, options: config.options)
         }
-        let supervisor = self.supervisor
         var inGC = false
-        // Resources tracked while this runs join it: taken again until none
-        // is left, then the exit is recorded as handled under the same lock.
+        // Resources tracked for this run join it: the supervisor's table says
+        // whether any was (no ledger lock otherwise); they are taken until
+        // none is left, and the exit is recorded as handled in the same
+        // table section that checks it.
+        var take = exit.tracked
         while true {
-            let resources = takeTracked(id)
+            let resources = take ? withLedger { l -> [TrackedResource] in
+                supervisor.clearTracked(exit.registration)
+                return l.take(id)
+            } : []
             // The OOM counter once more before the cleaner removes the cgroup:
             // an OOM kill that ended the container is reported before its stop
             // (watched here too, should a cgroup have escaped its watch).
-            for r in resources where r.kind == .cgroup { supervisor?.oom.watch(id: id, cgroup: r.value) }
+            for r in resources where r.kind == .cgroup { supervisor.oom.watch(id: id, cgroup: r.value) }
             reportOOM(id, on: supervisor)
             if inGC {
                 for r in resources {
@@ -42,7 +47,7 @@ extension Engine {
             } else {
                 var outcome = ResourceRelease.Outcome(resources: resources, engineReleased: false, failure: failure)
                 if failure == nil {
-                    outcome = releaser(hooks: hooks, options: options)
+                    outcome = ResourceRelease(cleaner: cleaner, hooks: config.hooks, options: config.options)
                         .run(id: id, runtime: runtime, pid: info.pid, resources: resources, engineReleased: engineReleased)
                 }
                 engineReleased = outcome.engineReleased
@@ -57,19 +62,11 @@ extension Engine {
                     inGC = true
                 }
             }
-            // The exit is recorded as handled under the ledger lock: from
-            // then on a resource tracked for the id is not this run's (the
-            // monitor, still STOPPING until `finish`, no longer counts).
-            let done = withLedger { l -> Bool in
-                if l.hasPending(id) { return false }
-                l.exitHandled(id, runtime: runtime)
-                return true
-            }
-            if done { break }
+            if supervisor.finish(exit.registration) { break }
+            take = true
         }
-        supervisor?.oom.unwatch(id)
-        supervisor?.finish(id)
-        hooks.containerStopped?(id, info.pid, code)
+        supervisor.oom.unwatch(id)
+        config.hooks.containerStopped?(id, info.pid, code)
     }
 
     /// SIGKILL, then up to `kill_retries` re-checks `kill_retry_interval_ms`

@@ -20,6 +20,9 @@ final class ExitSupervisor: @unchecked Sendable {
         let runtime: String
         let info: PidInfo
         let code: Int32
+        let registration: Registration
+        /// Resources were tracked for this run (the engine's ledger holds them).
+        let tracked: Bool
     }
 
     /// A FIFO that became readable, handed from the epoll thread to a worker.
@@ -81,14 +84,16 @@ final class ExitSupervisor: @unchecked Sendable {
     /// Arms `fd`. On success the supervisor owns it; on failure the caller
     /// does, unchanged. All under the table lock, so `stop()` either sees the
     /// monitor registered (and closes it) or arming fails with ESHUTDOWN.
-    func arm(fd: Int32, id: String, runtime: String, info: PidInfo) throws(Errno) {
+    /// `tracked`: resources tracked before arming wait for this run.
+    func arm(fd: Int32, id: String, runtime: String, info: PidInfo, tracked: Bool) throws(Errno) {
         guard Fifo.isFifo(fd) else { throw Errno.invalidArgument }
         try withTable { (t: inout Table) throws(Errno) in
             if t.closed { throw Errno(rawValue: ESHUTDOWN) }
             guard let runtimeIndex = t.monitors.runtimes.intern(runtime) else { throw Errno.noSpace }
-            if t.monitors.registration(of: id) != nil { throw Errno.fileExists }
+            if let r = t.monitors.registration(of: id), t.monitors.slot(r)?.phase != .handled { throw Errno.fileExists }
             let monitor = Monitor.make(id: id, runtime: runtimeIndex, info: info, fd: fd)
             guard let registration = t.monitors.insert(monitor) else { throw Errno.noSpace }
+            t.monitors.update(registration) { $0.tracked = tracked }
             let flags = fcntl(fd, F_GETFL)
             let fdFlags = fcntl(fd, F_GETFD)
             guard flags >= 0, fdFlags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0,
@@ -108,28 +113,59 @@ final class ExitSupervisor: @unchecked Sendable {
         }
     }
 
-    enum MonitorState { case running, stopping }
+    enum MonitorState: Equatable {
+        case running, stopping
+        /// The exit was handled (one of the last `MonitorTable.rememberedExits`).
+        case handled(runtime: String)
+    }
 
     func state(of id: String) -> MonitorState? {
-        withTable { t in
-            guard let r = t.monitors.registration(of: id), let slot = t.monitors.slot(r) else { return nil }
-            return slot.phase == .stopping ? .stopping : .running
+        withTable { t in Self.state(of: id, in: &t.monitors, claim: false) }
+    }
+
+    /// `state(of:)` for supervisor_track_resource, called under the engine's
+    /// ledger lock: a running or stopping run is marked as owning tracked
+    /// resources, so its exit handler takes them before it finishes.
+    func claimForTrack(_ id: String) -> MonitorState? {
+        withTable { t in Self.state(of: id, in: &t.monitors, claim: true) }
+    }
+
+    private static func state(of id: String, in table: inout MonitorTable, claim: Bool) -> MonitorState? {
+        guard let r = table.registration(of: id), let slot = table.slot(r) else { return nil }
+        switch slot.phase {
+        case .armed, .reading:
+            if claim { table.update(r) { $0.tracked = true } }
+            return .running
+        case .stopping:
+            if claim { table.update(r) { $0.tracked = true } }
+            return .stopping
+        case .handled:
+            return .handled(runtime: table.runtimes.name(slot.monitor!.runtime))
         }
     }
 
-    /// The exit of `id` is fully handled: forget it (the id may be armed again).
-    func finish(_ id: String) {
+    /// Under the engine's ledger lock, as the exit handler takes the
+    /// resources tracked so far: later tracks mark the run again.
+    func clearTracked(_ r: Registration) {
+        withTable { t in t.monitors.update(r) { $0.tracked = false } }
+    }
+
+    /// The exit of `r` is fully handled: remembered as handled (the id may
+    /// be armed again). false, changing nothing, when a resource was tracked
+    /// for the run since the handler took them: it must take them first.
+    func finish(_ r: Registration) -> Bool {
         withTable { t in
-            if let r = t.monitors.registration(of: id), t.monitors.slot(r)?.phase == .stopping {
-                t.monitors.remove(r)
-            }
+            guard let slot = t.monitors.slot(r), slot.phase == .stopping else { return true }
+            if slot.tracked { return false }
+            t.monitors.markHandled(r)
+            return true
         }
     }
 
     func snapshot() -> [(id: String, runtime: String, info: PidInfo, stopping: Bool)] {
         withTable { t in
             t.monitors.slots.compactMap { slot in
-                slot.monitor.map { m in (m.id, t.monitors.runtimes.name(m.runtime), m.info, slot.phase == .stopping) }
+                slot.phase == .handled ? nil : slot.monitor.map { m in (m.id, t.monitors.runtimes.name(m.runtime), m.info, slot.phase == .stopping) }
             }.sorted { $0.id < $1.id }
         }
     }
@@ -189,9 +225,10 @@ final class ExitSupervisor: @unchecked Sendable {
         // The registration is spent (one-shot): closing needs no EPOLL_CTL_DEL.
         Glibc.close(taken.fd)
         return withTable { t -> Exit? in
-            guard let m = t.monitors.slot(r)?.monitor else { return nil }
+            guard let slot = t.monitors.slot(r), let m = slot.monitor else { return nil }
             t.monitors.update(r) { $0.phase = .stopping }
-            return Exit(id: ready.id, runtime: t.monitors.runtimes.name(m.runtime), info: m.info, code: code)
+            return Exit(id: ready.id, runtime: t.monitors.runtimes.name(m.runtime), info: m.info, code: code,
+                        registration: r, tracked: slot.tracked)
         }
     }
 

@@ -84,12 +84,14 @@ extension Engine {
             // The pool outlives the supervisor (shutdown stops it later), so a
             // batch is always accepted while the epoll thread runs.
             state.parts.supervisor = try ExitSupervisor(onReady: { [unowned self] batch in
-                guard let (pool, supervisor) = self.withState({ s in s.parts.pool.flatMap { p in s.parts.supervisor.map { (p, $0) } } }) else {
+                guard let (pool, supervisor, cleaner) = self.withState({ s in
+                    s.parts.pool.flatMap { p in s.parts.supervisor.flatMap { v in s.parts.cleaner.map { (p, v, $0) } } }
+                }) else {
                     Log.error("supervisor: exits reported with no worker pool")
                     return
                 }
                 pool.submit(batch: batch.map { ready in
-                    (ready.id, { if let exit = supervisor.collect(ready) { self.handleExit(exit) } })
+                    (ready.id, { if let exit = supervisor.collect(ready) { self.handleExit(exit, on: supervisor, cleaner: cleaner) } })
                 })
             }, onOOM: { [unowned self] ids in
                 for id in ids { self.scheduleOOMCheck(id) }

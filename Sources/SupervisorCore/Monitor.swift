@@ -44,23 +44,35 @@ final class Monitor: ManagedBuffer<MonitorHeader, UInt8> {
     }
 }
 
-/// Every armed monitor, by registration (the epoll token) and by id. A plain
-/// value: the exit supervisor keeps it behind its one lock.
+/// Every armed monitor, by registration (the epoll token) and by id, and
+/// the ids whose exit was handled recently. A plain value: the exit
+/// supervisor keeps it behind its one lock.
 ///
 /// Slots are reused through a free list; a slot's generation grows each
 /// time it is freed, so a registration taken before is recognised as stale.
-/// The id index is an open-addressing table of slot numbers hashed on the
-/// id's bytes: a lookup by id allocates nothing.
+/// The id index is an open-addressing table of slot numbers; each slot keeps
+/// its id's hash, so a lookup by id hashes once and a deletion never rehashes.
+///
+/// A handled exit keeps its slot (phase `handled`: fd closed, id and runtime
+/// kept) so a resource tracked for the id afterwards is released at once;
+/// the last `rememberedExits` are kept, a re-arm of the id replaces its slot.
 struct MonitorTable {
+    static let rememberedExits = 4096
+
     /// Where a monitor is in its life. armed → reading (a worker holds it;
     /// back to armed when the status is incomplete) → stopping (exit read,
-    /// being handled) → removed.
-    enum Phase: UInt8 { case armed, reading, stopping }
+    /// being handled) → handled (remembered) → removed.
+    enum Phase: UInt8 { case armed, reading, stopping, handled }
 
     struct Slot {
         var monitor: Monitor?
+        /// The hash of the monitor's id (the index's key).
+        var hash = 0
         var generation: UInt32 = 0
         var phase = Phase.armed
+        /// A resource was tracked for this run (it waits in the engine's
+        /// ledger) since the exit handler last took them.
+        var tracked = false
         /// Status bytes read so far (a status may arrive in pieces).
         var status = StatusAccumulator()
     }
@@ -69,20 +81,31 @@ struct MonitorTable {
     private var free: [UInt32] = []
     /// Slot numbers, -1 for empty; capacity a power of two, at most half full.
     private var buckets: [Int32] = []
+    /// Monitors not yet handled (armed, reading, stopping).
     private(set) var count = 0
+    /// Handled exits remembered; `handledOrder` holds their registrations
+    /// oldest first (entries of slots freed since are skipped).
+    private(set) var handledCount = 0
+    private var handledOrder: [Registration] = []
+    private var handledHead = 0
     var runtimes = RuntimeNames()
 
-    private static func hash(_ id: UnsafeBufferPointer<UInt8>) -> Int {
+    static func hash(_ id: UnsafeBufferPointer<UInt8>) -> Int {
         var h = Hasher()
         h.combine(bytes: UnsafeRawBufferPointer(id))
         return h.finalize()
     }
 
-    /// Inserts `monitor`; nil when its id is already armed, or the table is full.
+    /// Inserts `monitor`, replacing a handled exit of the same id; nil when
+    /// its id is armed (not yet handled), or the table is full.
     mutating func insert(_ monitor: Monitor) -> Registration? {
-        if monitor.withID({ find($0) }) != nil { return nil }
+        let hash = monitor.withID { Self.hash($0) }
+        if let found = monitor.withID({ find($0, hash: hash) }) {
+            guard slots[Int(found)].phase == .handled else { return nil }
+            remove(Registration(index: found, generation: slots[Int(found)].generation))
+        }
         // Grown before the new slot is filled: a rehash places only the others.
-        if (count + 1) * 2 > buckets.count { rehash(capacity: max(16, buckets.count * 2)) }
+        if (count + handledCount + 1) * 2 > buckets.count { rehash(capacity: max(16, buckets.count * 2)) }
         let index: UInt32
         if let reused = free.popLast() {
             index = reused
@@ -91,12 +114,11 @@ struct MonitorTable {
             index = UInt32(slots.count)
             slots.append(Slot())
         }
-        slots[Int(index)].monitor = monitor
-        slots[Int(index)].phase = .armed
-        slots[Int(index)].status = StatusAccumulator()
+        let generation = slots[Int(index)].generation
+        slots[Int(index)] = Slot(monitor: monitor, hash: hash, generation: generation)
         placeInBucket(index)
         count += 1
-        return Registration(index: index, generation: slots[Int(index)].generation)
+        return Registration(index: index, generation: generation)
     }
 
     /// The slot of a registration that is still current.
@@ -111,19 +133,46 @@ struct MonitorTable {
         body(&slots[Int(r.index)])
     }
 
+    /// The current registration for `id`, handled exits included.
     func registration(of id: String) -> Registration? {
         var id = id
-        return id.withUTF8 { bytes in find(bytes).map { Registration(index: $0, generation: slots[Int($0)].generation) } }
+        return id.withUTF8 { bytes in
+            find(bytes, hash: Self.hash(bytes)).map { Registration(index: $0, generation: slots[Int($0)].generation) }
+        }
+    }
+
+    /// The exit of `r` is handled: remembered (the oldest past the bound
+    /// are forgotten).
+    mutating func markHandled(_ r: Registration) {
+        guard let s = slot(r), s.phase != .handled else { return }
+        slots[Int(r.index)].phase = .handled
+        slots[Int(r.index)].tracked = false
+        count -= 1
+        handledCount += 1
+        handledOrder.append(r)
+        while handledCount > Self.rememberedExits {
+            let oldest = handledOrder[handledHead]
+            handledHead += 1
+            if slot(oldest)?.phase == .handled { remove(oldest) }
+        }
+        // Entries of slots freed since (re-armed ids) are dropped now and then.
+        if handledOrder.count - handledHead > 2 * Self.rememberedExits {
+            handledOrder = handledOrder[handledHead...].filter { slot($0)?.phase == .handled }
+            handledHead = 0
+        } else if handledHead == handledOrder.count {
+            handledOrder.removeAll(keepingCapacity: true)
+            handledHead = 0
+        }
     }
 
     /// Frees the slot of `r` (its generation moves on).
     mutating func remove(_ r: Registration) {
-        guard slot(r) != nil else { return }
+        guard let s = slot(r) else { return }
         removeFromBuckets(r.index)
+        if s.phase == .handled { handledCount -= 1 } else { count -= 1 }
         slots[Int(r.index)].monitor = nil
         slots[Int(r.index)].generation &+= 1
         free.append(r.index)
-        count -= 1
     }
 
     /// Current registrations, for walks that may remove as they go.
@@ -135,20 +184,26 @@ struct MonitorTable {
 
     // MARK: id index
 
-    private func find(_ id: UnsafeBufferPointer<UInt8>) -> UInt32? {
+    private func find(_ id: UnsafeBufferPointer<UInt8>, hash: Int) -> UInt32? {
         guard !buckets.isEmpty else { return nil }
         let mask = buckets.count - 1
-        var b = Self.hash(id) & mask
+        var b = hash & mask
         while buckets[b] >= 0 {
             let index = UInt32(buckets[b])
-            if slots[Int(index)].monitor!.withID({ $0.elementsEqual(id) }) { return index }
+            if slots[Int(index)].hash == hash, slots[Int(index)].monitor!.withID({ Self.equal($0, id) }) { return index }
             b = (b + 1) & mask
         }
         return nil
     }
 
+    private static func equal(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        guard let pa = a.baseAddress, let pb = b.baseAddress else { return true }
+        return memcmp(pa, pb, a.count) == 0
+    }
+
     private func home(of index: UInt32) -> Int {
-        slots[Int(index)].monitor!.withID { Self.hash($0) } & (buckets.count - 1)
+        slots[Int(index)].hash & (buckets.count - 1)
     }
 
     private mutating func placeInBucket(_ index: UInt32) {

@@ -3,12 +3,13 @@ import Glibc
 import SystemPackage
 
 /// Resources tracked for containers that are not (or not yet) in the GC
-/// list, and the ids whose exit was handled recently. A plain value: the
-/// engine keeps it behind one mutex and decides, under it, where a newly
+/// list, and the ids whose GC entry was released recently. A plain value:
+/// the engine keeps it behind one mutex and decides, under it, where a newly
 /// tracked resource goes (`supervisor_track_resource`'s semantics, in the
 /// header):
 /// - armed (RUNNING/STOPPING): kept here, released at that exit;
-/// - exit already handled (remembered, not re-armed since): released now;
+/// - exit already handled (remembered by the exit supervisor's table) or GC
+///   entry released (remembered here), not re-armed since: released now;
 /// - never armed: kept for its next arm or `gc_add_container`, bounded.
 struct ResourceLedger {
     static let maxUnarmedIDs = 1024
@@ -18,7 +19,7 @@ struct ResourceLedger {
     private(set) var pending: [String: [TrackedResource]] = [:]
     /// Ids in `pending` that no monitor is armed for (bounded).
     private var unarmed: Set<String> = []
-    /// Ids whose exit was handled, with their runtime (a late RUNTIME
+    /// Ids whose GC entry was released, with their runtime (a late RUNTIME
     /// resource needs it) and the sequence number of that exit; the ring
     /// `finishedOrder` holds (id, sequence) oldest first, so an id handled
     /// again (or forgotten) leaves only a stale ring slot behind.
@@ -67,10 +68,7 @@ struct ResourceLedger {
 
     func hasPending(_ id: String) -> Bool { pending[id]?.isEmpty == false }
 
-    /// The exit of `id` was handled (and it was not armed since).
-    func remembersExit(of id: String) -> Bool { finished[id] != nil }
-
-    /// The exit of `id` is handled: late resources are released at once.
+    /// The GC entry of `id` was released: late resources are released at once.
     mutating func exitHandled(_ id: String, runtime: String) {
         sequence += 1
         finished[id] = (runtime, sequence)

@@ -58,6 +58,52 @@ import Testing
         #expect(t.registrations.count == reference.count)
     }
 
+    @Test func aHandledExitIsRememberedUntilReArmed() {
+        var t = MonitorTable()
+        let r = t.insert(monitor("c1"))!
+        t.update(r) { $0.phase = .stopping }
+        t.markHandled(r)
+        #expect(t.count == 0)
+        #expect(t.handledCount == 1)
+        #expect(t.registration(of: "c1") == r)          // still found, as handled
+        #expect(t.slot(r)?.phase == .handled)
+        let again = t.insert(monitor("c1"))!             // a re-arm replaces it
+        #expect(again != r)
+        #expect(t.slot(r) == nil)
+        #expect(t.handledCount == 0)
+        #expect(t.count == 1)
+        #expect(t.insert(monitor("c1")) == nil)          // armed (not handled): refused
+    }
+
+    @Test func handledExitsAreBoundedOldestFirst() {
+        var t = MonitorTable()
+        let limit = MonitorTable.rememberedExits
+        // One id restarted many times leaves stale ring entries behind; they
+        // must not evict the others (each re-arm frees its handled slot).
+        for _ in 0..<(3 * limit) {
+            let r = t.insert(monitor("busy"))!
+            t.update(r) { $0.phase = .stopping }
+            t.markHandled(r)
+        }
+        #expect(t.handledCount == 1)
+        for i in 0..<limit {
+            let r = t.insert(monitor("c\(i)"))!
+            t.update(r) { $0.phase = .stopping }
+            t.markHandled(r)
+        }
+        #expect(t.handledCount == limit)
+        #expect(t.registration(of: "busy") == nil)       // the oldest went first
+        #expect(t.registration(of: "c0") != nil)
+        #expect(t.registration(of: "c\(limit - 1)") != nil)
+        let r = t.insert(monitor("last"))!
+        t.update(r) { $0.phase = .stopping }
+        t.markHandled(r)
+        #expect(t.handledCount == limit)
+        #expect(t.registration(of: "c0") == nil)
+        #expect(t.registration(of: "c1") != nil)
+        #expect(t.slots.count <= limit + 2)               // freed slots are reused
+    }
+
     @Test func tokensRoundTrip() {
         let r = Registration(index: EpollToken.maxIndex, generation: .max)
         for token in [EpollToken.wakeup, .exitFIFO(r), .oomInotify, .oomTimer, .oomEventFD(r),
