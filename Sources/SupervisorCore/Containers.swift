@@ -112,7 +112,7 @@ extension Engine {
     private func releaseLate(id: String, runtime: String, _ resource: TrackedResource) {
         Log.info("\(id): \(resource.kind.name) \(resource.value) tracked after the exit was handled; releasing it now")
         let job: WorkerPool.Job = { [unowned self] in
-            let outcome = self.releaser(hooks: self.currentHooks(), options: self.currentOptions())
+            let outcome = self.releaser(self.currentConfig())
                 .run(id: id, runtime: runtime, pid: 0, resources: [resource], engineReleased: true)
             guard let failure = outcome.failure else { return }
             do {

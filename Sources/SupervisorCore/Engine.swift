@@ -21,17 +21,7 @@ public final class Engine: @unchecked Sendable {
     let lifecycle = ConditionLock()
     /// Guarded by `lifecycle`.
     var state = LifecycleState()
-    /// Options and hooks as one immutable snapshot, replaced on change: a
-    /// reader (every exit) retains one object instead of copying each hook.
-    final class Config: Sendable {
-        let options: Options
-        let hooks: Hooks
-        init(options: Options, hooks: Hooks) {
-            self.options = options
-            self.hooks = hooks
-        }
-    }
-    private let config = Mutex(Config(options: Options(), hooks: Hooks()))
+    private let config = Mutex(EngineConfig(options: Options(), hooks: Hooks()))
     /// Resources tracked for containers not (yet) in the GC list, and the
     /// ids whose exit was handled (see ResourceLedger). Use `withLedger`.
     /// A pthread mutex, not Synchronization's Mutex: on Linux the latter
@@ -51,30 +41,30 @@ public final class Engine: @unchecked Sendable {
             // The GC list cannot move under a loaded (or loading) store.
             try withState { (s: inout LifecycleState) throws(Errno) in
                 guard case .none = s.parts.gc else { throw Errno.resourceBusy }
-                try config.withLock { (c: inout Config) throws(Errno) in
+                try config.withLock { (c: inout EngineConfig) throws(Errno) in
                     var options = c.options
                     try options.set(key, value)
-                    c = Config(options: options, hooks: c.hooks)
+                    c = EngineConfig(options: options, hooks: c.hooks)
                 }
             }
             return
         }
-        let level = try config.withLock { (c: inout Config) throws(Errno) -> LogLevel in
+        let level = try config.withLock { (c: inout EngineConfig) throws(Errno) -> LogLevel in
             var options = c.options
             try options.set(key, value)
-            c = Config(options: options, hooks: c.hooks)
+            c = EngineConfig(options: options, hooks: c.hooks)
             return options.logLevel
         }
         Log.configure { $0.threshold = level }
     }
 
     public func setHooks(_ hooks: Hooks) {
-        config.withLock { $0 = Config(options: $0.options, hooks: hooks) }
+        config.withLock { $0 = EngineConfig(options: $0.options, hooks: hooks) }
         Log.configure { $0.emit = hooks.log }
     }
 
     func currentHooks() -> Hooks { currentConfig().hooks }
-    func currentConfig() -> Config { config.withLock { $0 } }
+    func currentConfig() -> EngineConfig { config.withLock { $0 } }
 
     func withLedger<R, E: Error>(_ body: (inout ResourceLedger) throws(E) -> R) throws(E) -> R {
         ledgerLock.lock()
@@ -87,14 +77,14 @@ public final class Engine: @unchecked Sendable {
     // MARK: work
 
     @discardableResult
-    func submit(key: String, _ job: @escaping WorkerPool.Job) -> Bool {
+    func submit(key: String, priority: WorkerPool.Priority = .normal, _ job: @escaping WorkerPool.Job) -> Bool {
         guard let pool = withState({ $0.parts.pool }) else { return false }
-        return pool.submit(key: key, job)
+        return pool.submit(key: key, priority: priority, job)
     }
 
-    func releaser(hooks: Hooks, options: Options) -> ResourceRelease {
+    func releaser(_ config: EngineConfig) -> ResourceRelease {
         let cleaner = withState { $0.parts.cleaner } ?? BuiltinCleaner()
-        return ResourceRelease(cleaner: cleaner, hooks: hooks, options: options)
+        return ResourceRelease(cleaner: cleaner, config: config)
     }
 
     var supervisor: ExitSupervisor? { withState { $0.parts.supervisor } }

@@ -47,7 +47,7 @@ extension Engine {
             } else {
                 var outcome = ResourceRelease.Outcome(resources: resources, engineReleased: false, failure: failure)
                 if failure == nil {
-                    outcome = ResourceRelease(cleaner: cleaner, hooks: config.hooks, options: config.options)
+                    outcome = ResourceRelease(cleaner: cleaner, config: config)
                         .run(id: id, runtime: runtime, pid: info.pid, resources: resources, engineReleased: engineReleased)
                 }
                 engineReleased = outcome.engineReleased

@@ -1,9 +1,12 @@
+import Glibc
+
 /// The GC list's entries in insertion order with lookup by id. Each slot is
 /// a record (the entry's JSON, GCRecord) and its schedule; removal leaves a
 /// hole, compacted when holes dominate, so writing the file walks slots in
 /// order without sorting or hashing. The id index is an open-addressing
 /// table of slot numbers hashed on the ids' JSON bytes inside the records:
-/// no id is stored twice, and a lookup allocates nothing but the probe.
+/// no id is stored twice, each slot keeps its hash, and a lookup of an id
+/// without characters to escape allocates nothing.
 struct GCEntryTable {
     struct Slot {
         var record: GCRecord
@@ -19,6 +22,8 @@ struct GCEntryTable {
         var inFlight = false
         /// "stuck" was logged once for it.
         var loggedStuck = false
+        /// The hash of the record's escaped id (the index's key), kept by the table.
+        fileprivate(set) var hash = 0
 
         init(record: GCRecord, nextDueNs: Int64 = 0) {
             self.record = record
@@ -41,8 +46,9 @@ struct GCEntryTable {
         get { find(id).flatMap { slots[$0] } }
         set {
             if let i = find(id) {
-                if let newValue {
+                if var newValue {
                     // Same id, same bucket: the index does not move.
+                    newValue.hash = slots[i]!.hash
                     slots[i] = newValue
                 } else {
                     removeFromBuckets(i)
@@ -51,8 +57,9 @@ struct GCEntryTable {
                     holes += 1
                     compactIfSparse()
                 }
-            } else if let newValue {
+            } else if var newValue {
                 if (live + 1) * 2 > buckets.count { rehash(capacity: max(16, buckets.count * 2)) }
+                newValue.hash = newValue.record.withEscapedID { Self.hash($0) }
                 slots.append(newValue)
                 live += 1
                 place(slots.count - 1)
@@ -82,22 +89,38 @@ struct GCEntryTable {
     }
 
     private func home(_ i: Int) -> Int {
-        slots[i]!.record.withEscapedID { Self.hash($0) } & (buckets.count - 1)
+        slots[i]!.hash & (buckets.count - 1)
     }
 
     private func find(_ id: String) -> Int? {
         guard live > 0 else { return nil }
-        let probe = GCRecord.escapedID(id)
-        return probe.withUnsafeBufferPointer { p -> Int? in
+        return Self.withEscapedID(id) { p -> Int? in
+            let hash = Self.hash(p)
             let mask = buckets.count - 1
-            var b = Self.hash(p) & mask
+            var b = hash & mask
             while buckets[b] >= 0 {
                 let i = Int(buckets[b])
-                if slots[i]!.record.withEscapedID({ $0.elementsEqual(p) }) { return i }
+                if slots[i]!.hash == hash, slots[i]!.record.withEscapedID({ Self.equal($0, p) }) { return i }
                 b = (b + 1) & mask
             }
             return nil
         }
+    }
+
+    /// `id` as the records hold it; without a character to escape (iSulad's
+    /// hex ids) its own bytes, no copy.
+    private static func withEscapedID<R>(_ id: String, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        var id = id
+        return id.withUTF8 { bytes in
+            if !bytes.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) { return body(bytes) }
+            return GCRecord.escapedID(String(decoding: bytes, as: UTF8.self)).withUnsafeBufferPointer(body)
+        }
+    }
+
+    private static func equal(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        guard let pa = a.baseAddress, let pb = b.baseAddress else { return true }
+        return memcmp(pa, pb, a.count) == 0
     }
 
     private mutating func place(_ i: Int) {

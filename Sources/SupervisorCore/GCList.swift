@@ -16,11 +16,20 @@ struct GCList {
     /// Ids removed whose removal is not durable yet, with the generation
     /// that carries it: gc_restore must not bring them back.
     private var pendingRemovals: [String: UInt64] = [:]
+    /// Due times, soonest first (stale items skipped when popped).
+    private var schedule = DueQueue()
+    /// Entries with an attempt in flight.
+    private(set) var inFlightCount = 0
+    /// Items in the schedule, stale ones included (tests: it stays bounded).
+    var scheduledCount: Int { schedule.count }
 
     init(_ doc: GCFileFormat.Document? = nil, dueAt now: Int64 = 0) {
         guard let doc else { return }
         unknownTopKeys = doc.unknownTopKeys
-        for entry in doc.entries { entries[entry.id] = GCEntryTable.Slot(record: .make(entry), nextDueNs: now) }
+        for entry in doc.entries {
+            entries[entry.id] = GCEntryTable.Slot(record: .make(entry), nextDueNs: now)
+            schedule.push(now, entry.id)
+        }
         addRefused(doc.refusedEntries)
     }
 
@@ -28,6 +37,8 @@ struct GCList {
     func contains(_ id: String) -> Bool { entries[id] != nil }
     /// The entry's fields, decoded from its record.
     subscript(id: String) -> GCEntry? { entries[id]?.entry }
+    /// The entry's record (immutable: decode it without the owner's lock).
+    func record(of id: String) -> GCRecord? { entries[id]?.record }
 
     // MARK: changes
 
@@ -51,6 +62,7 @@ struct GCList {
             slot.replacement = old.replacement &+ 1
         }
         entries[entry.id] = slot
+        schedule.push(now, entry.id)
         pendingRemovals[entry.id] = nil
     }
 
@@ -69,7 +81,8 @@ struct GCList {
 
     /// Removes entry `id`; `generation` is the write that makes it durable.
     mutating func remove(_ id: String, generation: UInt64) {
-        guard entries[id] != nil else { return }
+        guard let slot = entries[id] else { return }
+        if slot.inFlight { inFlightCount -= 1 }
         entries[id] = nil
         pendingRemovals[id] = generation
     }
@@ -86,6 +99,7 @@ struct GCList {
         var added: [String] = []
         for entry in doc.entries where entries[entry.id] == nil && pendingRemovals[entry.id] == nil {
             entries[entry.id] = GCEntryTable.Slot(record: .make(entry), nextDueNs: now)
+            schedule.push(now, entry.id)
             added.append(entry.id)
         }
         let refused = refusedEntries.count
@@ -113,26 +127,40 @@ struct GCList {
     /// (nil: none waits, or the limit is reached: an attempt's end wakes).
     mutating func takeDue(now: Int64, limit: Int = .max) -> (due: [Attempt], earliest: Int64?) {
         var due: [Attempt] = []
-        var earliest = Int64.max
-        var inFlight = 0
-        entries.forEachInOrder { if $0.inFlight { inFlight += 1 } }
-        entries.forEachInOrder { slot in
-            guard !slot.inFlight else { return }
-            if slot.nextDueNs <= now {
-                guard inFlight < limit else { return }
-                inFlight += 1
-                slot.inFlight = true
-                due.append(Attempt(id: slot.entry.id, epoch: slot.epoch, replacement: slot.replacement))
-            } else {
-                earliest = min(earliest, slot.nextDueNs)
+        while let next = schedule.first {
+            // A popped item is current only if its slot still says that time
+            // and no attempt is in flight; anything else is stale.
+            guard let slot = entries[next.id], !slot.inFlight, slot.nextDueNs == next.due else {
+                schedule.popFirst()
+                continue
             }
+            guard next.due <= now else { break }
+            guard inFlightCount < limit else { return (due, nil) }
+            schedule.popFirst()
+            inFlightCount += 1
+            entries.update(next.id) { $0.inFlight = true }
+            due.append(Attempt(id: next.id, epoch: slot.epoch, replacement: slot.replacement))
         }
-        return (due, earliest == Int64.max ? nil : earliest)
+        compactScheduleIfStale()
+        return (due, schedule.first?.due)
+    }
+
+    /// Stale items (entries replaced, removed or re-scheduled) are dropped
+    /// when they outnumber the entries.
+    private mutating func compactScheduleIfStale() {
+        guard schedule.count > 2 * entries.count + 64 else { return }
+        schedule.rebuild(schedule.items.filter { item in
+            guard let slot = entries[item.id] else { return false }
+            return !slot.inFlight && slot.nextDueNs == item.due
+        })
     }
 
     /// An attempt could not be started (the pool stopped): due again later.
     mutating func cancelAttempt(_ id: String) {
+        guard let slot = entries[id], slot.inFlight else { return }
         entries.update(id) { $0.inFlight = false }
+        inFlightCount -= 1
+        schedule.push(slot.nextDueNs, id)
     }
 
     enum AttemptResult: Equatable {
@@ -169,6 +197,8 @@ struct GCList {
                 $0.inFlight = false
                 $0.nextDueNs = now
             }
+            if slot.inFlight { inFlightCount -= 1 }
+            schedule.push(now, id)
             return .superseded
         }
         guard let failure else { return .released }
@@ -179,12 +209,15 @@ struct GCList {
         entry.lastError = failure
         let stuck = entry.attempts >= options.gcStuckAfter && !slot.loggedStuck
         let record = GCRecord.make(entry)
+        let next = now + Int64(options.gcBackoffMs(afterAttempts: entry.attempts)) * 1_000_000
         entries.update(id) { s in
             s.record = record
             s.inFlight = false
-            s.nextDueNs = now + Int64(options.gcBackoffMs(afterAttempts: entry.attempts)) * 1_000_000
+            s.nextDueNs = next
             if stuck { s.loggedStuck = true }
         }
+        if slot.inFlight { inFlightCount -= 1 }
+        schedule.push(next, id)
         return .failed(attempts: entry.attempts, newlyStuck: stuck)
     }
 

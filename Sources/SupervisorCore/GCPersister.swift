@@ -87,7 +87,8 @@ final class GCPersister: @unchecked Sendable {
     func afterDurable(_ generation: UInt64, _ body: @escaping @Sendable () -> Void) {
         lock.withLock {
             completions.append((generation, body))
-            lock.broadcast()
+            // Otherwise the write that makes it durable runs it.
+            if generation <= durableGeneration { lock.broadcast() }
         }
     }
 

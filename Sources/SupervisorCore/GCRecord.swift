@@ -54,6 +54,22 @@ final class GCRecord: ManagedBuffer<GCRecordHeader, UInt8> {
         }
     }
 
+    /// The id alone, unescaped (only `"` and `\` are escaped: escapedID).
+    var id: String {
+        withEscapedID { bytes in
+            guard bytes.contains(UInt8(ascii: "\\")) else { return String(decoding: bytes, as: UTF8.self) }
+            var out: [UInt8] = []
+            out.reserveCapacity(bytes.count)
+            var escaped = false
+            for b in bytes {
+                if !escaped && b == UInt8(ascii: "\\") { escaped = true; continue }
+                escaped = false
+                out.append(b)
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+    }
+
     /// The decoded entry (its fields as garbage.json holds them).
     var entry: GCEntry {
         let bytes = withJSON { Array($0) }

@@ -15,10 +15,11 @@ final class GarbageCollector: @unchecked Sendable {
     /// What the collector uses of the engine.
     struct Collaborators: Sendable {
         /// Queues a job keyed by container id; false once the pool stopped.
-        var submit: @Sendable (String, @escaping WorkerPool.Job) -> Bool
-        var hooks: @Sendable () -> Hooks
-        var options: @Sendable () -> Options
-        var releaser: @Sendable (Hooks, Options) -> ResourceRelease
+        /// Attempts are background jobs (after exits, never on every worker).
+        var submit: @Sendable (String, WorkerPool.Priority, @escaping WorkerPool.Job) -> Bool
+        /// Options and hooks, as of now.
+        var config: @Sendable () -> EngineConfig
+        var releaser: @Sendable (EngineConfig) -> ResourceRelease
         /// The entry (of this runtime) left the list durably: gc_done.
         var released: @Sendable (_ id: String, _ runtime: String) -> Void
     }
@@ -53,6 +54,10 @@ final class GarbageCollector: @unchecked Sendable {
     /// How long a state query made while gc_done runs waits for it to
     /// return, so that a thread woken by the hook already reads "released".
     private static let deliveryWaitNs: Int64 = 100_000_000
+    /// Callers of `contains` waiting for a gc_done to return (guarded by
+    /// `lock`): a delivery wakes the lock's waiters only when there are any,
+    /// not the collector for every released entry.
+    private var deliveryWaiters = 0
 
     /// Opens `rootDir` and loads garbage.json (a damaged file is kept aside
     /// as garbage.json.corrupt-<unix-time>).
@@ -161,6 +166,8 @@ final class GarbageCollector: @unchecked Sendable {
             // gc_done itself asking: its own release is delivered.
             if pthread_equal(deliverer, pthread_self()) != 0 { return false }
             let deadline = MonotonicClock.nowNs() + Self.deliveryWaitNs
+            deliveryWaiters += 1
+            defer { deliveryWaiters -= 1 }
             while releasing[id]?.token == release.token, !list.contains(id) {
                 if !lock.wait(untilNs: deadline) { break }
             }
@@ -247,14 +254,14 @@ final class GarbageCollector: @unchecked Sendable {
     private func collectLoop() {
         lock.lock()
         while !stopping {
-            // One worker is left for exit handling: hung GC steps (an unmount
-            // in D state) may hold the others, never all of them.
-            let limit = max(1, with.options().workers - 1)
-            let (due, earliest) = list.takeDue(now: MonotonicClock.nowNs(), limit: limit)
+            // Every due entry goes to the pool at once: attempts are background
+            // jobs there, so exits run first and one worker is always left to
+            // them (hung GC steps, an unmount in D state, hold the others).
+            let (due, earliest) = list.takeDue(now: MonotonicClock.nowNs())
             if !due.isEmpty {
                 lock.unlock()
                 for attempt in due {
-                    let submitted = with.submit(attempt.id) { [unowned self] in self.attempt(attempt) }
+                    let submitted = with.submit(attempt.id, .background) { [unowned self] in self.attempt(attempt) }
                     if !submitted { lock.withLock { list.cancelAttempt(attempt.id) } }
                 }
                 lock.lock()
@@ -268,9 +275,11 @@ final class GarbageCollector: @unchecked Sendable {
     /// One attempt at an entry, on a worker thread.
     private func attempt(_ attempt: GCList.Attempt) {
         let id = attempt.id
-        guard let entry = lock.withLock({ list[id] }) else { return }
-        let hooks = with.hooks()
-        let options = with.options()
+        // Decoded outside the lock: attempts on other workers go on meanwhile.
+        guard let record = lock.withLock({ list.record(of: id) }) else { return }
+        let entry = record.entry
+        let config = with.config()
+        let hooks = config.hooks, options = config.options
         var failure: String?
         var outcome = ResourceRelease.Outcome(resources: entry.resources, engineReleased: entry.engineReleased, failure: nil)
 
@@ -289,7 +298,7 @@ final class GarbageCollector: @unchecked Sendable {
             }
         }
         if failure == nil {
-            outcome = with.releaser(hooks, options)
+            outcome = with.releaser(config)
                 .run(id: id, runtime: entry.runtime, pid: info.pid, resources: entry.resources,
                      engineReleased: entry.engineReleased)
             failure = outcome.failure
@@ -301,8 +310,8 @@ final class GarbageCollector: @unchecked Sendable {
                         failure: String?, options: Options) {
         let id = attempt.id
         lock.withLock {
-            // An attempt ended: the collector may start another (in-flight limit).
-            defer { lock.broadcast() }
+            // The collector is woken only when the schedule changed (superseded:
+            // due now; failed: a new due time), not for every release.
             switch list.finishAttempt(attempt, resources: entry.resources, outcome: outcome, failure: failure,
                                       now: MonotonicClock.nowNs(), options: options) {
             case .gone:
@@ -324,10 +333,10 @@ final class GarbageCollector: @unchecked Sendable {
                         self.lock.withLock {
                             // A later release of the same id keeps its own marker.
                             if self.releasing[id]?.token == token { self.releasing[id] = nil }
-                            self.lock.broadcast()
+                            if self.deliveryWaiters > 0 { self.lock.broadcast() }
                         }
                     }
-                    if !self.with.submit(id, deliver) { deliver() }
+                    if !self.with.submit(id, .normal, deliver) { deliver() }
                 }
             case let .failed(attempts, newlyStuck):
                 _ = persister.markDirty()

@@ -147,10 +147,9 @@ extension Engine {
     /// What the collector needs of the engine.
     private func gcCollaborators() -> GarbageCollector.Collaborators {
         GarbageCollector.Collaborators(
-            submit: { [unowned self] id, job in self.submit(key: id, job) },
-            hooks: { [unowned self] in self.currentHooks() },
-            options: { [unowned self] in self.currentOptions() },
-            releaser: { [unowned self] hooks, options in self.releaser(hooks: hooks, options: options) },
+            submit: { [unowned self] id, priority, job in self.submit(key: id, priority: priority, job) },
+            config: { [unowned self] in self.currentConfig() },
+            releaser: { [unowned self] config in self.releaser(config) },
             released: { [unowned self] id, runtime in self.gcEntryReleased(id, runtime: runtime) })
     }
 

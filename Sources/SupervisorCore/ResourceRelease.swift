@@ -6,8 +6,9 @@ import Platform
 /// Shared by exit handling and GC attempts.
 struct ResourceRelease {
     let cleaner: BuiltinCleaner
-    let hooks: Hooks
-    let options: Options
+    let config: EngineConfig
+    var hooks: Hooks { config.hooks }
+    var options: Options { config.options }
 
     /// What remains after one pass; `failure` is nil when everything is released.
     struct Outcome {

@@ -6,23 +6,57 @@ import Platform
 /// hook is in flight per container. Never a thread per job. Workers start
 /// when work first needs them (an engine that never sees an exit runs
 /// none), up to `maxWorkers`, and stay until `stop()`.
+///
+/// GC attempts are background jobs: they run only when no other job is
+/// runnable, and on at most `maxWorkers - 1` workers at once, so hung GC
+/// steps (an unmount in D state) never hold the worker an exit needs.
 final class WorkerPool: @unchecked Sendable {
     typealias Job = @Sendable () -> Void
 
+    enum Priority { case normal, background }
+
+    /// A runnable job's place in one of the two ready queues. Taken slots
+    /// are cleared at once, so a finished job (and what it captured) is
+    /// released when it returns, not at the next compaction.
+    private struct Queue {
+        var items: [(key: String, job: Job?)] = []
+        var head = 0
+        var isEmpty: Bool { head == items.count }
+        var count: Int { items.count - head }
+
+        mutating func append(_ key: String, _ job: @escaping Job) { items.append((key, job)) }
+
+        mutating func take() -> (key: String, job: Job) {
+            let key = items[head].key, job = items[head].job!
+            items[head].job = nil
+            head += 1
+            if head > 64 && head * 2 > items.count {
+                items.removeFirst(head)
+                head = 0
+            }
+            return (key, job)
+        }
+
+        mutating func removeAll() {
+            items.removeAll()
+            head = 0
+        }
+    }
+
     private let lock = ConditionLock()
-    /// Taken slots are cleared at once, so a finished job (and what it
-    /// captured) is released when it returns, not at the next compaction.
-    private var ready: [(key: String, job: Job?)] = []
-    private var readyHead = 0
+    private var ready = Queue()
+    private var readyBackground = Queue()
     /// Keys queued or running, with the jobs waiting behind them.
-    private var keyed: [String: [Job]] = [:]
+    private var keyed: [String: [(job: Job, priority: Priority)]] = [:]
     private var stopping = false
     private var stopped = false
     private var threads: [NativeThread] = []
     private let maxWorkers: Int
     private var busyWorkers = 0
+    private var busyBackground = 0
     private var idleWorkers = 0
-
+    /// Background jobs run on at most this many workers at once.
+    private var backgroundLimit: Int { max(1, maxWorkers - 1) }
 
     init(workers: Int) {
         maxWorkers = max(1, workers)
@@ -33,7 +67,7 @@ final class WorkerPool: @unchecked Sendable {
     /// `maxWorkers`. false when none could start and none runs: the jobs
     /// would never run.
     private func startWorkersLocked(for newJobs: Int) -> Bool {
-        var missing = ready.count - readyHead + newJobs - idleWorkers
+        var missing = ready.count + readyBackground.count + newJobs - idleWorkers
         while missing > 0 && threads.count < maxWorkers {
             do {
                 let thread = try NativeThread.start(name: "supv-worker-\(threads.count)") { [unowned self] in
@@ -53,19 +87,26 @@ final class WorkerPool: @unchecked Sendable {
     /// Queues a job; false once the pool has stopped. While stopping, jobs
     /// still run (a job's follow-ups are part of draining).
     @discardableResult
-    func submit(key: String, _ job: @escaping Job) -> Bool {
+    func submit(key: String, priority: Priority = .normal, _ job: @escaping Job) -> Bool {
         lock.lock()
         defer { lock.unlock() }
         if stopped { return false }
         if keyed[key] != nil {
-            keyed[key]!.append(job)
+            keyed[key]!.append((job, priority))
         } else {
             guard startWorkersLocked(for: 1) else { return false }
             keyed[key] = []
-            ready.append((key, job))
-            lock.signal()
+            enqueueLocked(key, job, priority)
         }
         return true
+    }
+
+    private func enqueueLocked(_ key: String, _ job: @escaping Job, _ priority: Priority) {
+        switch priority {
+        case .normal: ready.append(key, job)
+        case .background: readyBackground.append(key, job)
+        }
+        lock.signal()
     }
 
     /// Queues several jobs under one lock acquisition and wakes as many
@@ -80,10 +121,10 @@ final class WorkerPool: @unchecked Sendable {
         var runnable = 0
         for (key, job) in batch {
             if keyed[key] != nil {
-                keyed[key]!.append(job)
+                keyed[key]!.append((job, .normal))
             } else {
                 keyed[key] = []
-                ready.append((key, job))
+                ready.append(key, job)
                 runnable += 1
             }
         }
@@ -114,7 +155,7 @@ final class WorkerPool: @unchecked Sendable {
         lock.withLock {
             threads.removeAll()
             ready.removeAll()
-            readyHead = 0
+            readyBackground.removeAll()
             keyed.removeAll()
         }
     }
@@ -130,13 +171,27 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    var pendingJobs: Int { lock.withLock { ready.count - readyHead + busyWorkers } }
+    var pendingJobs: Int { lock.withLock { ready.count + readyBackground.count + busyWorkers } }
+
+    /// Caller holds the lock: the next job to run, normal ones first.
+    private func takeLocked() -> (key: String, job: Job, priority: Priority)? {
+        if !ready.isEmpty {
+            let (key, job) = ready.take()
+            return (key, job, .normal)
+        }
+        if !readyBackground.isEmpty && busyBackground < backgroundLimit {
+            let (key, job) = readyBackground.take()
+            return (key, job, .background)
+        }
+        return nil
+    }
 
     private func run() {
         lock.lock()
         idleWorkers -= 1   // counted idle from its start: now it looks for work itself
         while true {
-            while readyHead == ready.count {
+            var next = takeLocked()
+            while next == nil {
                 if stopping && busyWorkers == 0 && keyed.isEmpty {
                     stopped = true
                     lock.broadcast()
@@ -146,25 +201,24 @@ final class WorkerPool: @unchecked Sendable {
                 idleWorkers += 1
                 lock.wait()
                 idleWorkers -= 1
+                next = takeLocked()
             }
-            let key = ready[readyHead].key
-            let job = ready[readyHead].job!
-            ready[readyHead].job = nil
-            readyHead += 1
-            if readyHead > 64 && readyHead * 2 > ready.count {
-                ready.removeFirst(readyHead)
-                readyHead = 0
-            }
+            let (key, job, priority) = next!
             busyWorkers += 1
+            if priority == .background { busyBackground += 1 }
             lock.unlock()
             job()
             lock.lock()
             busyWorkers -= 1
+            if priority == .background {
+                busyBackground -= 1
+                // A background job waiting for this slot may go to another worker.
+                if !readyBackground.isEmpty { lock.signal() }
+            }
             if var waiting = keyed[key], !waiting.isEmpty {
-                let next = waiting.removeFirst()
+                let following = waiting.removeFirst()
                 keyed[key] = waiting
-                ready.append((key, next))
-                lock.signal()
+                enqueueLocked(key, following.job, following.priority)
             } else {
                 keyed[key] = nil
             }

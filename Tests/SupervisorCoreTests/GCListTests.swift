@@ -24,16 +24,18 @@ import Testing
         #expect(none.due.isEmpty)
         l.cancelAttempt("a")
         let next = l.takeDue(now: 0, limit: 2)
-        #expect(next.due.map(\.id) == ["a"])          // "c" waits while two are in flight
+        #expect(next.due.map(\.id) == ["c"])          // "c" waited while two were in flight; "a" queues behind it
+        #expect(l.inFlightCount == 2)
     }
 
-    @Test func dueEntriesAreTakenOnceInInsertionOrder() {
+    @Test func dueEntriesAreTakenOnceSoonestFirst() {
         var l = GCList()
         l.add(entry("a"), now: 10)
         l.add(entry("b"), now: 5)
         l.add(entry("c"), now: 50)
+        l.add(entry("d"), now: 10)
         let (due, earliest) = l.takeDue(now: 20)
-        #expect(due.map(\.id) == ["a", "b"])
+        #expect(due.map(\.id) == ["b", "a", "d"])      // ties: the older first
         #expect(earliest == 50)
         let r1 = l.takeDue(now: 20).due.isEmpty
         #expect(r1)          // in flight: not taken twice
@@ -42,6 +44,22 @@ import Testing
         #expect(r2 == ["a"])
         var empty = GCList()
         #expect(empty.takeDue(now: 0).earliest == nil)    // empty: nothing to wait for
+    }
+
+    @Test func theScheduleDropsStaleItemsAndStaysBounded() {
+        var l = GCList()
+        for round in 0..<50 {
+            for i in 0..<100 { l.add(entry("e\(i)"), now: Int64(round)) }   // each replacement re-schedules
+            _ = l.takeDue(now: -1)                                        // nothing due yet: a pass compacts
+        }
+        #expect(l.scheduledCount <= 2 * 100 + 64)
+        let (due, earliest) = l.takeDue(now: 1_000)
+        #expect(Set(due.map(\.id)) == Set((0..<100).map { "e\($0)" }))  // each once, none lost
+        #expect(due.count == 100)
+        #expect(earliest == nil)
+        #expect(l.inFlightCount == 100)
+        l.remove("e0", generation: 1)
+        #expect(l.inFlightCount == 99)
     }
 
     @Test func aFailedAttemptBacksOffAndKeepsWhatRemains() {

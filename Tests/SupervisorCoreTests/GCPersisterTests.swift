@@ -58,8 +58,8 @@ import Testing
 
     private func collector(_ dir: TempDir) throws -> GarbageCollector {
         try GarbageCollector(rootDir: dir.path, .init(
-            submit: { _, _ in false }, hooks: { Hooks() }, options: { Options() },
-            releaser: { hooks, options in ResourceRelease(cleaner: BuiltinCleaner(), hooks: hooks, options: options) },
+            submit: { _, _, _ in false }, config: { EngineConfig(options: Options(), hooks: Hooks()) },
+            releaser: { config in ResourceRelease(cleaner: BuiltinCleaner(), config: config) },
             released: { _, _ in }))
     }
 

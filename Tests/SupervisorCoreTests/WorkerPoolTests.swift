@@ -69,6 +69,45 @@ import Testing
         #expect(pool.startedWorkers == 0)
     }
 
+    @Test func backgroundJobsLeaveAWorkerAndYieldToOthers() throws {
+        let pool = WorkerPool(workers: 3)
+        let gate = ConditionLock()
+        final class State: @unchecked Sendable { var open = false; var background = 0, most = 0; var order: [String] = [] }
+        let state = State()
+        // Five GC-like jobs that hang: at most two workers of three hold them.
+        for k in 0..<5 {
+            pool.submit(key: "gc\(k)", priority: .background) {
+                gate.withLock {
+                    state.background += 1
+                    state.most = max(state.most, state.background)
+                    gate.broadcast()
+                    while !state.open { gate.wait() }
+                    state.background -= 1
+                    state.order.append("gc\(k)")
+                }
+            }
+        }
+        let deadline = MonotonicClock.nowNs() + 10_000_000_000
+        gate.withLock { while state.background < 2 && gate.wait(untilNs: deadline) {} }
+        // An exit-like job still runs while they hang...
+        let ran = Atomic<Bool>(false)
+        pool.submit(key: "exit") {
+            ran.store(true, ordering: .releasing)
+            gate.withLock { gate.broadcast() }
+        }
+        gate.withLock { while !ran.load(ordering: .acquiring) && gate.wait(untilNs: deadline) {} }
+        let exitRan = ran.load(ordering: .acquiring)
+        #expect(exitRan)
+        gate.withLock {
+            #expect(state.most == 2)
+            state.open = true
+            gate.broadcast()
+        }
+        pool.stop()
+        #expect(state.order.count == 5)
+        #expect(state.most == 2)
+    }
+
     @Test func aPoolThatNeverWorkedStopsAtOnce() {
         let pool = WorkerPool(workers: 4)
         pool.stop()
