@@ -1,13 +1,15 @@
-/// The GC list's schedule: (due time, id) in a binary min-heap, ties in the
+/// The GC list's schedule: (due time, entry) in a binary min-heap, ties in the
 /// order pushed (entries due together are attempted oldest first). Entries are
 /// never updated in place: a new due time is pushed, and the list drops an
 /// entry it pops whose slot no longer says that time (lazy deletion), so a
 /// pass over due entries costs O(k log n), not a walk of the whole list.
 struct DueQueue {
+    /// 24 bytes: the entry is named by a record of it (the one current when
+    /// pushed; its id is what counts), so no id string is allocated per item.
     struct Item {
         let due: Int64
         let sequence: UInt64
-        let id: String
+        let record: GCRecord
 
         func before(_ other: Item) -> Bool {
             due != other.due ? due < other.due : sequence < other.sequence
@@ -20,9 +22,9 @@ struct DueQueue {
     var count: Int { items.count }
     var first: Item? { items.first }
 
-    mutating func push(_ due: Int64, _ id: String) {
+    mutating func push(_ due: Int64, _ record: GCRecord) {
         pushed += 1
-        items.append(Item(due: due, sequence: pushed, id: id))
+        items.append(Item(due: due, sequence: pushed, record: record))
         var child = items.count - 1
         while child > 0 {
             let parent = (child - 1) / 2

@@ -67,6 +67,16 @@ struct GCEntryTable {
         }
     }
 
+    /// The slot of the entry with `record`'s id (that record or a newer one).
+    func slot(sameIDAs record: GCRecord) -> Slot? {
+        record.withEscapedID { find(escaped: $0) }.flatMap { slots[$0] }
+    }
+
+    mutating func update(sameIDAs record: GCRecord, _ body: (inout Slot) -> Void) {
+        guard let i = record.withEscapedID({ find(escaped: $0) }) else { return }
+        body(&slots[i]!)
+    }
+
     /// Updates a slot in place.
     mutating func update(_ id: String, _ body: (inout Slot) -> Void) {
         guard let i = find(id) else { return }
@@ -94,17 +104,20 @@ struct GCEntryTable {
 
     private func find(_ id: String) -> Int? {
         guard live > 0 else { return nil }
-        return Self.withEscapedID(id) { p -> Int? in
-            let hash = Self.hash(p)
-            let mask = buckets.count - 1
-            var b = hash & mask
-            while buckets[b] >= 0 {
-                let i = Int(buckets[b])
-                if slots[i]!.hash == hash, slots[i]!.record.withEscapedID({ Self.equal($0, p) }) { return i }
-                b = (b + 1) & mask
-            }
-            return nil
+        return Self.withEscapedID(id) { find(escaped: $0) }
+    }
+
+    private func find(escaped p: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard live > 0 else { return nil }
+        let hash = Self.hash(p)
+        let mask = buckets.count - 1
+        var b = hash & mask
+        while buckets[b] >= 0 {
+            let i = Int(buckets[b])
+            if slots[i]!.hash == hash, slots[i]!.record.withEscapedID({ Self.equal($0, p) }) { return i }
+            b = (b + 1) & mask
         }
+        return nil
     }
 
     /// `id` as the records hold it; without a character to escape (iSulad's

@@ -27,8 +27,9 @@ struct GCList {
         guard let doc else { return }
         unknownTopKeys = doc.unknownTopKeys
         for entry in doc.entries {
-            entries[entry.id] = GCEntryTable.Slot(record: .make(entry), nextDueNs: now)
-            schedule.push(now, entry.id)
+            let record = GCRecord.make(entry)
+            entries[entry.id] = GCEntryTable.Slot(record: record, nextDueNs: now)
+            schedule.push(now, record)
         }
         addRefused(doc.refusedEntries)
     }
@@ -62,7 +63,7 @@ struct GCList {
             slot.replacement = old.replacement &+ 1
         }
         entries[entry.id] = slot
-        schedule.push(now, entry.id)
+        schedule.push(now, slot.record)
         pendingRemovals[entry.id] = nil
     }
 
@@ -98,8 +99,9 @@ struct GCList {
     mutating func merge(_ doc: GCFileFormat.Document, now: Int64) -> (added: [String], changed: Bool) {
         var added: [String] = []
         for entry in doc.entries where entries[entry.id] == nil && pendingRemovals[entry.id] == nil {
-            entries[entry.id] = GCEntryTable.Slot(record: .make(entry), nextDueNs: now)
-            schedule.push(now, entry.id)
+            let record = GCRecord.make(entry)
+            entries[entry.id] = GCEntryTable.Slot(record: record, nextDueNs: now)
+            schedule.push(now, record)
             added.append(entry.id)
         }
         let refused = refusedEntries.count
@@ -130,7 +132,7 @@ struct GCList {
         while let next = schedule.first {
             // A popped item is current only if its slot still says that time
             // and no attempt is in flight; anything else is stale.
-            guard let slot = entries[next.id], !slot.inFlight, slot.nextDueNs == next.due else {
+            guard let slot = entries.slot(sameIDAs: next.record), !slot.inFlight, slot.nextDueNs == next.due else {
                 schedule.popFirst()
                 continue
             }
@@ -138,8 +140,8 @@ struct GCList {
             guard inFlightCount < limit else { return (due, nil) }
             schedule.popFirst()
             inFlightCount += 1
-            entries.update(next.id) { $0.inFlight = true }
-            due.append(Attempt(id: next.id, epoch: slot.epoch, replacement: slot.replacement))
+            entries.update(sameIDAs: next.record) { $0.inFlight = true }
+            due.append(Attempt(id: slot.record.id, epoch: slot.epoch, replacement: slot.replacement))
         }
         compactScheduleIfStale()
         return (due, schedule.first?.due)
@@ -150,7 +152,7 @@ struct GCList {
     private mutating func compactScheduleIfStale() {
         guard schedule.count > 2 * entries.count + 64 else { return }
         schedule.rebuild(schedule.items.filter { item in
-            guard let slot = entries[item.id] else { return false }
+            guard let slot = entries.slot(sameIDAs: item.record) else { return false }
             return !slot.inFlight && slot.nextDueNs == item.due
         })
     }
@@ -160,7 +162,7 @@ struct GCList {
         guard let slot = entries[id], slot.inFlight else { return }
         entries.update(id) { $0.inFlight = false }
         inFlightCount -= 1
-        schedule.push(slot.nextDueNs, id)
+        schedule.push(slot.nextDueNs, slot.record)
     }
 
     enum AttemptResult: Equatable {
@@ -198,7 +200,7 @@ struct GCList {
                 $0.nextDueNs = now
             }
             if slot.inFlight { inFlightCount -= 1 }
-            schedule.push(now, id)
+            schedule.push(now, record ?? slot.record)
             return .superseded
         }
         guard let failure else { return .released }
@@ -217,7 +219,7 @@ struct GCList {
             if stuck { s.loggedStuck = true }
         }
         if slot.inFlight { inFlightCount -= 1 }
-        schedule.push(next, id)
+        schedule.push(next, record)
         return .failed(attempts: entry.attempts, newlyStuck: stuck)
     }
 

@@ -54,6 +54,15 @@ final class GarbageCollector: @unchecked Sendable {
     /// How long a state query made while gc_done runs waits for it to
     /// return, so that a thread woken by the hook already reads "released".
     private static let deliveryWaitNs: Int64 = 100_000_000
+    /// Attempts handed to the pool at most at once: enough that the collector
+    /// wakes once per half of them, few enough that a list of 10,000 failing
+    /// entries does not sit in the pool's queues. The pool runs them as
+    /// background jobs: after exits, and never on every worker (hung GC
+    /// steps, an unmount in D state, leave a worker to exits).
+    static let attemptsQueued = 64
+    /// The collector stopped at `attemptsQueued` (guarded by `lock`): an
+    /// attempt's end wakes it once half of them are done.
+    private var collectorAwaitsSlots = false
     /// Callers of `contains` waiting for a gc_done to return (guarded by
     /// `lock`): a delivery wakes the lock's waiters only when there are any,
     /// not the collector for every released entry.
@@ -254,10 +263,8 @@ final class GarbageCollector: @unchecked Sendable {
     private func collectLoop() {
         lock.lock()
         while !stopping {
-            // Every due entry goes to the pool at once: attempts are background
-            // jobs there, so exits run first and one worker is always left to
-            // them (hung GC steps, an unmount in D state, hold the others).
-            let (due, earliest) = list.takeDue(now: MonotonicClock.nowNs())
+            let (due, earliest) = list.takeDue(now: MonotonicClock.nowNs(), limit: Self.attemptsQueued)
+            collectorAwaitsSlots = list.inFlightCount >= Self.attemptsQueued
             if !due.isEmpty {
                 lock.unlock()
                 for attempt in due {
@@ -312,6 +319,13 @@ final class GarbageCollector: @unchecked Sendable {
         lock.withLock {
             // The collector is woken only when the schedule changed (superseded:
             // due now; failed: a new due time), not for every release.
+            defer {
+                // Half of the queued attempts done: the collector queues more.
+                if collectorAwaitsSlots && list.inFlightCount <= Self.attemptsQueued / 2 {
+                    collectorAwaitsSlots = false
+                    lock.broadcast()
+                }
+            }
             switch list.finishAttempt(attempt, resources: entry.resources, outcome: outcome, failure: failure,
                                       now: MonotonicClock.nowNs(), options: options) {
             case .gone:
