@@ -159,6 +159,6 @@ extension Engine {
         // Runs on a worker, or on the persister when the pool already stopped.
         Log.info("gc: \(id): all resources released")
         withLedger { $0.exitHandled(id, runtime: runtime) }
-        currentHooks().gcDone?(id)
+        currentConfig().hooks.gcDone?(id)
     }
 }

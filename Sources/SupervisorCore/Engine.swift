@@ -77,9 +77,9 @@ public final class Engine: @unchecked Sendable {
     // MARK: work
 
     @discardableResult
-    func submit(key: String, priority: WorkerPool.Priority = .normal, _ job: @escaping WorkerPool.Job) -> Bool {
+    func submit(key: String, _ job: @escaping WorkerPool.Job) -> Bool {
         guard let pool = withState({ $0.parts.pool }) else { return false }
-        return pool.submit(key: key, priority: priority, job)
+        return pool.submit(key: key, job)
     }
 
     func releaser(_ config: EngineConfig) -> ResourceRelease {

@@ -72,6 +72,7 @@ final class GCRecord: ManagedBuffer<GCRecordHeader, UInt8> {
 
     /// The decoded entry (its fields as garbage.json holds them).
     var entry: GCEntry {
+        if let entry = withJSON({ GCRecordScanner.decode($0) }) { return entry }
         let bytes = withJSON { Array($0) }
         switch GCFileFormat.decodeEntry(bytes) {
         case let .success(entry): return entry

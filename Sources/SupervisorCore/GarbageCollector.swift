@@ -14,9 +14,10 @@ import SystemPackage
 final class GarbageCollector: @unchecked Sendable {
     /// What the collector uses of the engine.
     struct Collaborators: Sendable {
-        /// Queues a job keyed by container id; false once the pool stopped.
-        /// Attempts are background jobs (after exits, never on every worker).
-        var submit: @Sendable (String, WorkerPool.Priority, @escaping WorkerPool.Job) -> Bool
+        /// Queues jobs keyed by container id; false (none queued) once the
+        /// pool stopped. Attempts are background jobs (after exits, never on
+        /// every worker).
+        var submit: @Sendable ([(key: String, job: WorkerPool.Job)], WorkerPool.Priority) -> Bool
         /// Options and hooks, as of now.
         var config: @Sendable () -> EngineConfig
         var releaser: @Sendable (EngineConfig) -> ResourceRelease
@@ -267,11 +268,12 @@ final class GarbageCollector: @unchecked Sendable {
             collectorAwaitsSlots = list.inFlightCount >= Self.attemptsQueued
             if !due.isEmpty {
                 lock.unlock()
-                for attempt in due {
-                    let submitted = with.submit(attempt.id, .background) { [unowned self] in self.attempt(attempt) }
-                    if !submitted { lock.withLock { list.cancelAttempt(attempt.id) } }
+                let jobs = due.map { attempt -> (key: String, job: WorkerPool.Job) in
+                    (attempt.id, { [unowned self] in self.attempt(attempt) })
                 }
+                let submitted = with.submit(jobs, .background)
                 lock.lock()
+                if !submitted { for attempt in due { list.cancelAttempt(attempt.id) } }
                 continue
             }
             if let earliest { lock.wait(untilNs: earliest) } else { lock.wait() }
@@ -350,7 +352,7 @@ final class GarbageCollector: @unchecked Sendable {
                             if self.deliveryWaiters > 0 { self.lock.broadcast() }
                         }
                     }
-                    if !self.with.submit(id, .normal, deliver) { deliver() }
+                    if !self.with.submit([(id, deliver)], .normal) { deliver() }
                 }
             case let .failed(attempts, newlyStuck):
                 _ = persister.markDirty()

@@ -147,7 +147,10 @@ extension Engine {
     /// What the collector needs of the engine.
     private func gcCollaborators() -> GarbageCollector.Collaborators {
         GarbageCollector.Collaborators(
-            submit: { [unowned self] id, priority, job in self.submit(key: id, priority: priority, job) },
+            submit: { [unowned self] jobs, priority in
+                guard let pool = self.withState({ $0.parts.pool }) else { return false }
+                return pool.submit(batch: jobs, priority: priority)
+            },
             config: { [unowned self] in self.currentConfig() },
             releaser: { [unowned self] config in self.releaser(config) },
             released: { [unowned self] id, runtime in self.gcEntryReleased(id, runtime: runtime) })

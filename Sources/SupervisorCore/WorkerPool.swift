@@ -113,7 +113,7 @@ final class WorkerPool: @unchecked Sendable {
     /// workers as there are new runnable jobs (one wake-up per exit batch
     /// instead of one lock round-trip per exit).
     @discardableResult
-    func submit(batch: [(key: String, job: Job)]) -> Bool {
+    func submit(batch: [(key: String, job: Job)], priority: Priority = .normal) -> Bool {
         lock.lock()
         defer { lock.unlock() }
         if stopped { return false }
@@ -121,10 +121,13 @@ final class WorkerPool: @unchecked Sendable {
         var runnable = 0
         for (key, job) in batch {
             if keyed[key] != nil {
-                keyed[key]!.append((job, .normal))
+                keyed[key]!.append((job, priority))
             } else {
                 keyed[key] = []
-                ready.append(key, job)
+                switch priority {
+                case .normal: ready.append(key, job)
+                case .background: readyBackground.append(key, job)
+                }
                 runnable += 1
             }
         }

@@ -58,7 +58,7 @@ import Testing
 
     private func collector(_ dir: TempDir) throws -> GarbageCollector {
         try GarbageCollector(rootDir: dir.path, .init(
-            submit: { _, _, _ in false }, config: { EngineConfig(options: Options(), hooks: Hooks()) },
+            submit: { _, _ in false }, config: { EngineConfig(options: Options(), hooks: Hooks()) },
             releaser: { config in ResourceRelease(cleaner: BuiltinCleaner(), config: config) },
             released: { _, _ in }))
     }
