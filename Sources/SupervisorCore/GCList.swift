@@ -157,12 +157,17 @@ struct GCList {
         })
     }
 
-    /// An attempt could not be started (the pool stopped): due again later.
-    mutating func cancelAttempt(_ id: String) {
+    /// An attempt could not be started (no worker could): due again at
+    /// `retryAt` (nil: as it was).
+    mutating func cancelAttempt(_ id: String, retryAt: Int64? = nil) {
         guard let slot = entries[id], slot.inFlight else { return }
-        entries.update(id) { $0.inFlight = false }
+        let due = retryAt ?? slot.nextDueNs
+        entries.update(id) {
+            $0.inFlight = false
+            $0.nextDueNs = due
+        }
         inFlightCount -= 1
-        schedule.push(slot.nextDueNs, slot.record)
+        schedule.push(due, slot.record)
     }
 
     enum AttemptResult: Equatable {

@@ -61,6 +61,7 @@ final class GarbageCollector: @unchecked Sendable {
     /// background jobs: after exits, and never on every worker (hung GC
     /// steps, an unmount in D state, leave a worker to exits).
     static let attemptsQueued = 64
+    private static let resubmitDelayNs: Int64 = 100_000_000
     /// The collector stopped at `attemptsQueued` (guarded by `lock`): an
     /// attempt's end wakes it once half of them are done.
     private var collectorAwaitsSlots = false
@@ -273,7 +274,12 @@ final class GarbageCollector: @unchecked Sendable {
                 }
                 let submitted = with.submit(jobs, .background)
                 lock.lock()
-                if !submitted { for attempt in due { list.cancelAttempt(attempt.id) } }
+                if !submitted {
+                    // No worker could take them (the pool stopped, or threads
+                    // cannot start): try again in a while, not in a busy loop.
+                    let retryAt = MonotonicClock.nowNs() + Self.resubmitDelayNs
+                    for attempt in due { list.cancelAttempt(attempt.id, retryAt: retryAt) }
+                }
                 continue
             }
             if let earliest { lock.wait(untilNs: earliest) } else { lock.wait() }

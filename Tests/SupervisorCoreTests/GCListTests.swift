@@ -26,6 +26,12 @@ import Testing
         let next = l.takeDue(now: 0, limit: 2)
         #expect(next.due.map(\.id) == ["c"])          // "c" waited while two were in flight; "a" queues behind it
         #expect(l.inFlightCount == 2)
+        l.cancelAttempt("b", retryAt: 100)             // no worker could take it: later, not at once
+        l.cancelAttempt("c", retryAt: 100)
+        let early = l.takeDue(now: 50, limit: 2)
+        #expect(early.due.map(\.id) == ["a"])
+        #expect(early.earliest == 100)
+        #expect(l.takeDue(now: 100, limit: 3).due.map(\.id) == ["b", "c"])
     }
 
     @Test func dueEntriesAreTakenOnceSoonestFirst() {
