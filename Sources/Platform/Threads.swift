@@ -48,6 +48,43 @@ public final class ConditionLock: @unchecked Sendable {
 
     public func signal() { pthread_cond_signal(cond) }
     public func broadcast() { pthread_cond_broadcast(cond) }
+
+    fileprivate var rawMutex: UnsafeMutablePointer<pthread_mutex_t> { mutex }
+}
+
+/// A second condition variable on a `ConditionLock`'s mutex (CLOCK_MONOTONIC),
+/// so that threads waiting for different things are woken separately.
+public final class Condition: @unchecked Sendable {
+    private let lock: ConditionLock
+    private let cond: UnsafeMutablePointer<pthread_cond_t>
+
+    public init(on lock: ConditionLock) {
+        self.lock = lock
+        cond = .allocate(capacity: 1)
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(cond, &attr)
+        pthread_condattr_destroy(&attr)
+    }
+
+    deinit {
+        pthread_cond_destroy(cond)
+        cond.deallocate()
+    }
+
+    /// Caller holds the lock. Spurious wake-ups possible: re-check the predicate.
+    public func wait() { pthread_cond_wait(cond, lock.rawMutex) }
+
+    /// Caller holds the lock. Returns false when the deadline passed.
+    @discardableResult
+    public func wait(untilNs deadline: Int64) -> Bool {
+        var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        return pthread_cond_timedwait(cond, lock.rawMutex, &ts) != ETIMEDOUT
+    }
+
+    public func signal() { pthread_cond_signal(cond) }
+    public func broadcast() { pthread_cond_broadcast(cond) }
 }
 
 /// A joinable pthread running a closure with every signal blocked, so a host

@@ -230,13 +230,30 @@ struct GCList {
 
     // MARK: the file
 
-    /// garbage.json's bytes: the records, concatenated (nothing re-encoded).
-    mutating func encodeDocument() -> [UInt8] {
-        var size = 64
-        entries.forEachInOrder { slot in size += slot.record.withJSON { $0.count } + 1 }
-        var out = GCFileFormat.beginDocument(capacity: size)
-        entries.forEachInOrder { slot in slot.record.withJSON { GCFileFormat.appendEntry($0, to: &out) } }
-        GCFileFormat.endDocument(&out, refusedEntries: refusedEntries, unknownTopKeys: unknownTopKeys)
-        return out
+    /// What the file holds, taken quickly (references to immutable records,
+    /// no bytes copied): the owner's lock need not be held for the encoding.
+    struct DocumentParts: @unchecked Sendable {
+        fileprivate var records: [GCRecord] = []
+        fileprivate var refusedEntries: [JSONValue] = []
+        fileprivate var unknownTopKeys: [(String, JSONValue)] = []
+
+        /// garbage.json's bytes: the records, concatenated (nothing re-encoded).
+        func encode() -> [UInt8] {
+            var size = 64
+            for r in records { size += r.withJSON { $0.count } + 1 }
+            var out = GCFileFormat.beginDocument(capacity: size)
+            for r in records { r.withJSON { GCFileFormat.appendEntry($0, to: &out) } }
+            GCFileFormat.endDocument(&out, refusedEntries: refusedEntries, unknownTopKeys: unknownTopKeys)
+            return out
+        }
     }
+
+    mutating func documentParts() -> DocumentParts {
+        var parts = DocumentParts(refusedEntries: refusedEntries, unknownTopKeys: unknownTopKeys)
+        parts.records.reserveCapacity(entries.count)
+        entries.forEachInOrder { parts.records.append($0.record) }
+        return parts
+    }
+
+    mutating func encodeDocument() -> [UInt8] { documentParts().encode() }
 }

@@ -14,12 +14,16 @@ import SystemPackage
 /// owner's lock. Its state is behind its own lock; lock order: the owner's
 /// lock, then this one.
 final class GCPersister: @unchecked Sendable {
-    private let lock = ConditionLock()
+    private let lock: ConditionLock
+    /// The writer thread sleeps on `work` (a change, close);
+    /// callers of `waitDurable` on `durableChanged` (after each write): an
+    /// add wakes the writer, not every other add waiting for its write.
+    private let work: Condition
+    private let durableChanged: Condition
     private var generation: UInt64 = 0
     private var durableGeneration: UInt64 = 0
     private var failedGeneration: UInt64 = 0
     private var failure = SystemError(.ioError)
-    private var completions: [(generation: UInt64, run: @Sendable () -> Void)] = []
     private var stopping = false
     /// The thread has exited: nothing can become durable any more.
     private var closed = false
@@ -41,6 +45,10 @@ final class GCPersister: @unchecked Sendable {
     /// change: a list that never changes costs no thread.
     init(file: GCFile, snapshot: @escaping @Sendable () -> [UInt8],
          onDurable: @escaping @Sendable (UInt64) -> Void) {
+        let lock = ConditionLock()
+        self.lock = lock
+        work = Condition(on: lock)
+        durableChanged = Condition(on: lock)
         self.file = file
         self.snapshot = snapshot
         self.onDurable = onDurable
@@ -61,7 +69,7 @@ final class GCPersister: @unchecked Sendable {
                     failure = SystemError(error, "pthread_create supv-gc-persist")
                 }
             }
-            lock.broadcast()
+            work.signal()
             return generation
         }
     }
@@ -78,17 +86,8 @@ final class GCPersister: @unchecked Sendable {
                 // The persister itself (a gc_done hook calling in): the change
                 // rides in its next write; waiting would wait for ourselves.
                 if thread?.isCurrent == true { return }
-                lock.wait()
+                durableChanged.wait()
             }
-        }
-    }
-
-    /// Runs `body` on the persister thread once `generation` is durable.
-    func afterDurable(_ generation: UInt64, _ body: @escaping @Sendable () -> Void) {
-        lock.withLock {
-            completions.append((generation, body))
-            // Otherwise the write that makes it durable runs it.
-            if generation <= durableGeneration { lock.broadcast() }
         }
     }
 
@@ -108,12 +107,12 @@ final class GCPersister: @unchecked Sendable {
     func close() throws(SystemError) {
         lock.withLock {
             stopping = true
-            lock.broadcast()
+            work.signal()
         }
         thread?.join()
         let lost: (count: UInt64, err: SystemError)? = lock.withLock {
             closed = true
-            lock.broadcast()
+            durableChanged.broadcast()
             return generation > durableGeneration ? (generation - durableGeneration, failure) : nil
         }
         file.close()
@@ -128,17 +127,9 @@ final class GCPersister: @unchecked Sendable {
         var retryDelayMs: Int64 = 0
         var releasedByLastWrite = 0
         persisting: while true {
-            let runnable = completions.filter { $0.generation <= durableGeneration }
-            if !runnable.isEmpty {
-                completions.removeAll { $0.generation <= durableGeneration }
-                lock.unlock()
-                for c in runnable { c.run() }
-                lock.lock()
-                continue
-            }
             if generation == durableGeneration {
                 if stopping { break persisting }
-                lock.wait()
+                work.wait()
                 continue
             }
             // Commit delay: when the last write released several waiting
@@ -147,13 +138,13 @@ final class GCPersister: @unchecked Sendable {
             if releasedByLastWrite > 1 && !stopping {
                 let deadline = MonotonicClock.nowNs() + Self.commitDelayNs
                 while generation - durableGeneration < UInt64(releasedByLastWrite) && !stopping {
-                    if !lock.wait(untilNs: deadline) { break }
+                    if !work.wait(untilNs: deadline) { break }
                 }
             }
             releasedByLastWrite = 0
             if retryDelayMs > 0 && !stopping {
                 // The last write failed: retry later rather than spin.
-                lock.wait(untilNs: MonotonicClock.nowNs() + retryDelayMs * 1_000_000)
+                work.wait(untilNs: MonotonicClock.nowNs() + retryDelayMs * 1_000_000)
             }
             let target = generation
             lock.unlock()
@@ -174,13 +165,13 @@ final class GCPersister: @unchecked Sendable {
                 retryDelayMs = min(max(retryDelayMs * 2, 100), 5_000)
                 Log.error("cannot write \(file.path): \(err)")
                 if stopping {
-                    lock.broadcast()
+                    durableChanged.broadcast()
                     break persisting
                 }
             }
-            lock.broadcast()
+            durableChanged.broadcast()
         }
-        lock.broadcast()
+        durableChanged.broadcast()
         lock.unlock()
     }
 }

@@ -84,16 +84,53 @@ final class GarbageCollector: @unchecked Sendable {
         }
         list = GCList(doc, dueAt: MonotonicClock.nowNs())
         persister = GCPersister(file: file, snapshot: { [unowned self] in
-            self.lock.withLock { self.list.encodeDocument() }
+            // The records are taken under the lock, concatenated outside it:
+            // attempts and adds go on while a large file is put together.
+            self.lock.withLock { self.list.documentParts() }.encode()
         }, onDurable: { [unowned self] generation in
-            self.lock.withLock {
+            let ready = self.lock.withLock { () -> [Delivery] in
                 if self.restoresReading > 0 {
                     self.durableWhileReading = max(self.durableWhileReading, generation)
                 } else {
                     self.list.durable(upTo: generation)
                 }
+                // Generations grow in append order: the durable ones are a prefix.
+                let n = self.deliveries.prefix { $0.generation <= generation }.count
+                let ready = Array(self.deliveries.prefix(n))
+                self.deliveries.removeFirst(n)
+                return ready
             }
+            if !ready.isEmpty { self.deliver(ready) }
         })
+    }
+
+    /// A removal whose gc_done waits for the write that makes it durable.
+    private struct Delivery {
+        let generation: UInt64
+        let id: String
+        let runtime: String
+        let token: UInt64
+    }
+    /// Guarded by `lock`; in generation order.
+    private var deliveries: [Delivery] = []
+
+    /// On the persister thread, after a write: each gc_done as a job keyed by
+    /// its id, queued in one batch (run here when no worker can).
+    private func deliver(_ ready: [Delivery]) {
+        let jobs = ready.map { d -> (key: String, job: WorkerPool.Job) in
+            (d.id, { [unowned self] in
+                self.lock.withLock {
+                    if self.releasing[d.id]?.token == d.token { self.releasing[d.id]!.deliverer = pthread_self() }
+                }
+                self.with.released(d.id, d.runtime)
+                self.lock.withLock {
+                    // A later release of the same id keeps its own marker.
+                    if self.releasing[d.id]?.token == d.token { self.releasing[d.id] = nil }
+                    if self.deliveryWaiters > 0 { self.lock.broadcast() }
+                }
+            })
+        }
+        if !with.submit(jobs, .normal) { for j in jobs { j.job() } }
     }
 
     var rootDir: String { persister.file.rootDir }
@@ -346,20 +383,8 @@ final class GarbageCollector: @unchecked Sendable {
                 releasing[id] = Release(runtime: runtime, token: token)
                 let generation = persister.markDirty()
                 list.remove(id, generation: generation)
-                persister.afterDurable(generation) { [self] in
-                    let deliver: WorkerPool.Job = {
-                        self.lock.withLock {
-                            if self.releasing[id]?.token == token { self.releasing[id]!.deliverer = pthread_self() }
-                        }
-                        self.with.released(id, runtime)
-                        self.lock.withLock {
-                            // A later release of the same id keeps its own marker.
-                            if self.releasing[id]?.token == token { self.releasing[id] = nil }
-                            if self.deliveryWaiters > 0 { self.lock.broadcast() }
-                        }
-                    }
-                    if !self.with.submit([(id, deliver)], .normal) { deliver() }
-                }
+                // gc_done once the removal is durable (deliverDurable).
+                deliveries.append(Delivery(generation: generation, id: id, runtime: runtime, token: token))
             case let .failed(attempts, newlyStuck):
                 _ = persister.markDirty()
                 lock.broadcast()

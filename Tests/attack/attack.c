@@ -401,10 +401,11 @@ TEST(gc_track_while_gc_done_runs)
  * gc_done, erasing the marker the second removal set; until the second
  * removal is durable and delivered the id reads "not in GC". The header:
  * "true ... until its removal is durable and its gc_done hook has returned".
- * Persist writes slowed to 40 ms (failpoint) to make the window visible. */
+ * Persist writes slowed to 150 ms (failpoint) to make the window visible
+ * (40 ms was missed now and then on a loaded 2-core machine). */
 TEST(gc_readd_state_during_delivery)
 {
-    setenv("SUPERVISOR_FAILPOINTS", "gc.persist.fsync=delay:40", 1);
+    setenv("SUPERVISOR_FAILPOINTS", "gc.persist.fsync=delay:150", 1);
     tu_setup_root("atk-readd");
     gate_arm(&gate_clean, 2);
     install(false, true);
