@@ -11,13 +11,8 @@ public final class ConditionLock: @unchecked Sendable {
 
     public init() {
         mutex = .allocate(capacity: 1)
-        cond = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
-        var attr = pthread_condattr_t()
-        pthread_condattr_init(&attr)
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-        pthread_cond_init(cond, &attr)
-        pthread_condattr_destroy(&attr)
+        cond = makeMonotonicCondition()
     }
 
     deinit {
@@ -52,6 +47,17 @@ public final class ConditionLock: @unchecked Sendable {
     fileprivate var rawMutex: UnsafeMutablePointer<pthread_mutex_t> { mutex }
 }
 
+/// A condition variable whose timed waits use CLOCK_MONOTONIC.
+private func makeMonotonicCondition() -> UnsafeMutablePointer<pthread_cond_t> {
+    let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    var attr = pthread_condattr_t()
+    pthread_condattr_init(&attr)
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+    pthread_cond_init(cond, &attr)
+    pthread_condattr_destroy(&attr)
+    return cond
+}
+
 /// A second condition variable on a `ConditionLock`'s mutex (CLOCK_MONOTONIC),
 /// so that threads waiting for different things are woken separately.
 public final class Condition: @unchecked Sendable {
@@ -60,12 +66,7 @@ public final class Condition: @unchecked Sendable {
 
     public init(on lock: ConditionLock) {
         self.lock = lock
-        cond = .allocate(capacity: 1)
-        var attr = pthread_condattr_t()
-        pthread_condattr_init(&attr)
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-        pthread_cond_init(cond, &attr)
-        pthread_condattr_destroy(&attr)
+        cond = makeMonotonicCondition()
     }
 
     deinit {
