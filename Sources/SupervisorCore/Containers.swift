@@ -158,7 +158,7 @@ extension Engine {
     func gcEntryReleased(_ id: String, runtime: String) {
         // Runs on a worker, or on the persister when the pool already stopped.
         Log.info("gc: \(id): all resources released")
-        withLedger { $0.exitHandled(id, runtime: runtime) }
+        withLedger { $0.rememberRelease(id, runtime: runtime) }
         currentConfig().hooks.gcDone?(id)
     }
 }

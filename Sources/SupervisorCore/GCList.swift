@@ -254,6 +254,4 @@ struct GCList {
         entries.forEachInOrder { parts.records.append($0.record) }
         return parts
     }
-
-    mutating func encodeDocument() -> [UInt8] { documentParts().encode() }
 }

@@ -69,7 +69,7 @@ struct ResourceLedger {
     func hasPending(_ id: String) -> Bool { pending[id]?.isEmpty == false }
 
     /// The GC entry of `id` was released: late resources are released at once.
-    mutating func exitHandled(_ id: String, runtime: String) {
+    mutating func rememberRelease(_ id: String, runtime: String) {
         sequence += 1
         finished[id] = (runtime, sequence)
         finishedOrder.append((id, sequence))

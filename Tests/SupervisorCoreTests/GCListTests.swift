@@ -164,11 +164,11 @@ import Testing
         var l = GCList()
         l.add(entry("a"), now: 0)
         l.add(entry("b\"q"), now: 0)                     // an id JSON must escape
-        let first = l.encodeDocument()
+        let first = l.documentParts().encode()
         let r12 = l.appendResource(mount, to: "b\"q")
         #expect(r12)
         #expect(l.contains("b\"q") && !l.contains("b"))
-        let second = try GCFileFormat.decode(l.encodeDocument())
+        let second = try GCFileFormat.decode(l.documentParts().encode())
         #expect(second.entries.map(\.id) == ["a", "b\"q"])
         #expect(second.entries[1].resources == [mount])
         #expect(try GCFileFormat.decode(first).entries[1].resources.isEmpty)

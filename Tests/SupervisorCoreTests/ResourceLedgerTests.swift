@@ -14,9 +14,9 @@ import Testing
         #expect(l.take("c1").isEmpty)
     }
 
-    @Test func aLateResourceOfAHandledExitIsReleasedNow() throws {
+    @Test func aLateResourceOfAReleasedGCEntryIsReleasedNow() throws {
         var l = ResourceLedger()
-        l.exitHandled("c1", runtime: "runc")
+        l.rememberRelease("c1", runtime: "runc")
         #expect(try l.track(path, for: "c1", armed: false) == .releaseNow(runtime: "runc"))
         l.armed("c1")   // the id runs again: its resources belong to the new run
         #expect(try l.track(path, for: "c1", armed: true) == .kept)
@@ -36,7 +36,7 @@ import Testing
 
     @Test func rememberedExitsAreBounded() throws {
         var l = ResourceLedger()
-        for i in 0...ResourceLedger.rememberedExits { l.exitHandled("c\(i)", runtime: "runc") }
+        for i in 0...ResourceLedger.rememberedExits { l.rememberRelease("c\(i)", runtime: "runc") }
         #expect(l.rememberedExitCount == ResourceLedger.rememberedExits)
         // The oldest was forgotten: its id counts as never armed again.
         #expect(try l.track(path, for: "c0", armed: false) == .kept)
@@ -46,11 +46,11 @@ import Testing
     @Test func anIdHandledManyTimesIsRememberedOnce() throws {
         var l = ResourceLedger()
         for _ in 0..<(3 * ResourceLedger.rememberedExits) {
-            l.exitHandled("busy", runtime: "runc")
+            l.rememberRelease("busy", runtime: "runc")
             l.armed("busy")
         }
-        l.exitHandled("busy", runtime: "runc")
-        l.exitHandled("other", runtime: "kata")
+        l.rememberRelease("busy", runtime: "runc")
+        l.rememberRelease("other", runtime: "kata")
         #expect(l.rememberedExitCount == 2)
         #expect(try l.track(path, for: "busy", armed: false) == .releaseNow(runtime: "runc"))
         #expect(try l.track(path, for: "other", armed: false) == .releaseNow(runtime: "kata"))
