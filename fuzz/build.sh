@@ -44,7 +44,7 @@ common=(-O -g -use-ld=lld -sanitize=fuzzer,address -parse-as-library -swift-vers
         "${objs[@]}" -lyajl -lcap)
 
 core=(Sources/SupervisorCore/GCFileFormat.swift Sources/SupervisorCore/GCEntry.swift
-      Sources/SupervisorCore/Validate.swift)
+      Sources/SupervisorCore/Validate.swift Sources/SupervisorCore/GCRecordScanner.swift)
 
 build() { # name sources...
     local name=$1; shift
