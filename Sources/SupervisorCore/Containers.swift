@@ -99,21 +99,24 @@ extension Engine {
             case .gc:
                 if try gc!.appendResource(id: id, resource) { return }
             case let .releaseNow(runtime):
-                releaseLate(id: id, runtime: runtime, resource)
+                releaseLate(id: id, runtime: runtime, [resource])
                 return
             }
         }
         // Left the list and already forgotten: released like a late resource.
-        releaseLate(id: id, runtime: "", resource)
+        releaseLate(id: id, runtime: "", [resource])
     }
 
-    /// A resource tracked after its container's exit was handled: released
+    /// Resources tracked after their container's exit was handled: released
     /// on a worker now; what fails goes to the GC list under the same id.
-    private func releaseLate(id: String, runtime: String, _ resource: TrackedResource) {
-        Log.info("\(id): \(resource.kind.name) \(resource.value) tracked after the exit was handled; releasing it now")
+    func releaseLate(id: String, runtime: String, _ resources: [TrackedResource]) {
+        guard let first = resources.first else { return }
+        Log.info(resources.count == 1
+                 ? "\(id): \(first.kind.name) \(first.value) tracked after the exit was handled; releasing it now"
+                 : "\(id): \(resources.count) resources tracked after the exit was handled; releasing them now")
         let job: WorkerPool.Job = { [unowned self] in
             let outcome = self.releaser(self.currentConfig())
-                .run(id: id, runtime: runtime, pid: 0, resources: [resource], engineReleased: true)
+                .run(id: id, runtime: runtime, pid: 0, resources: resources, engineReleased: true)
             guard let failure = outcome.failure else { return }
             do {
                 // Joins the id's entry if the engine added one meanwhile; a
@@ -121,7 +124,7 @@ extension Engine {
                 try self.ensureGC().addLate(id: id, runtime: runtime.isEmpty ? "runc" : runtime,
                                             resources: outcome.resources, lastError: failure)
             } catch {
-                Log.error("\(id): cannot add to the GC list: \(error); \(resource.kind.name) \(resource.value) may leak")
+                Log.error("\(id): cannot add to the GC list: \(error); \(outcome.resources.count) tracked resource(s) may leak")
             }
         }
         if !submit(key: id, job) { job() }

@@ -24,11 +24,29 @@ extension Engine {
         // none is left, and the exit is recorded as handled in the same
         // table section that checks it.
         var take = exit.tracked
+        var passes = 0
         while true {
+            var forced = false
             let resources = take ? withLedger { l -> [TrackedResource] in
-                supervisor.clearTracked(exit.registration)
+                // After the first pass, a backlog or one pass too many means
+                // tracks keep coming faster than they are released: the exit
+                // is handled now, and what came since the last take (taken
+                // with the handled mark, under this lock, so nothing slips
+                // between) is released like a late resource, after the stop.
+                if passes > 0 && (passes >= Self.exitPasses || l.pendingCount(id) > Self.exitPassBacklog) {
+                    _ = supervisor.finish(exit.registration, force: true)
+                    forced = true
+                } else {
+                    supervisor.clearTracked(exit.registration)
+                }
                 return l.take(id)
             } : []
+            if forced {
+                reportOOM(id, on: supervisor)
+                releaseLate(id: id, runtime: runtime, resources)
+                break
+            }
+            passes += 1
             // The OOM counter once more before the cleaner removes the cgroup:
             // an OOM kill that ended the container is reported before its stop
             // (watched here too, should a cgroup have escaped its watch).
@@ -68,6 +86,13 @@ extension Engine {
         supervisor.oom.unwatch(id)
         config.hooks.containerStopped?(id, info.pid, code)
     }
+
+    /// Passes over resources tracked while an exit is handled, and the
+    /// backlog a later pass may take, before the exit is recorded as handled
+    /// whatever keeps coming: a thread tracking without pause must not hold
+    /// container_stopped back for ever.
+    static let exitPasses = 4
+    static let exitPassBacklog = 64
 
     /// SIGKILL, then up to `kill_retries` re-checks `kill_retry_interval_ms`
     /// apart. The pause ends early when the process exits (pidfd), unless an

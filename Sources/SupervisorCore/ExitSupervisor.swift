@@ -152,11 +152,13 @@ final class ExitSupervisor: @unchecked Sendable {
 
     /// The exit of `r` is fully handled: remembered as handled (the id may
     /// be armed again). false, changing nothing, when a resource was tracked
-    /// for the run since the handler took them: it must take them first.
-    func finish(_ r: Registration) -> Bool {
+    /// for the run since the handler took them: it must take them first
+    /// (`force`: handled all the same; the caller holds the ledger lock and
+    /// takes what is left).
+    func finish(_ r: Registration, force: Bool = false) -> Bool {
         withTable { t in
             guard let slot = t.monitors.slot(r), slot.phase == .stopping else { return true }
-            if slot.tracked { return false }
+            if slot.tracked && !force { return false }
             t.monitors.markHandled(r)
             return true
         }

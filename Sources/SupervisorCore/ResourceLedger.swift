@@ -67,6 +67,7 @@ struct ResourceLedger {
     }
 
     func hasPending(_ id: String) -> Bool { pending[id]?.isEmpty == false }
+    func pendingCount(_ id: String) -> Int { pending[id]?.count ?? 0 }
 
     /// The GC entry of `id` was released: late resources are released at once.
     mutating func rememberRelease(_ id: String, runtime: String) {

@@ -9,7 +9,9 @@ import Platform
 ///
 /// GC attempts are background jobs: they run only when no other job is
 /// runnable, and on at most `maxWorkers - 1` workers at once, so hung GC
-/// steps (an unmount in D state) never hold the worker an exit needs.
+/// steps (an unmount in D state) never hold the worker an exit needs. With
+/// one worker, background jobs get a second thread of their own: never more
+/// than `maxWorkers` normal jobs run at once, nor `backgroundLimit` others.
 final class WorkerPool: @unchecked Sendable {
     typealias Job = @Sendable () -> Void
 
@@ -57,6 +59,9 @@ final class WorkerPool: @unchecked Sendable {
     private var idleWorkers = 0
     /// Background jobs run on at most this many workers at once.
     private var backgroundLimit: Int { max(1, maxWorkers - 1) }
+    /// Threads at most: `maxWorkers`, one more when that leaves none to
+    /// normal jobs while background ones run.
+    private var threadLimit: Int { max(maxWorkers, backgroundLimit + 1) }
 
     init(workers: Int) {
         maxWorkers = max(1, workers)
@@ -64,11 +69,11 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Starts workers (caller holds the lock) until every runnable job, the
     /// queued ones and `newJobs` more, has an idle worker, within
-    /// `maxWorkers`. false when none could start and none runs: the jobs
+    /// `threadLimit`. false when none could start and none runs: the jobs
     /// would never run.
     private func startWorkersLocked(for newJobs: Int) -> Bool {
         var missing = ready.count + readyBackground.count + newJobs - idleWorkers
-        while missing > 0 && threads.count < maxWorkers {
+        while missing > 0 && threads.count < threadLimit {
             do {
                 let thread = try NativeThread.start(name: "supv-worker-\(threads.count)") { [unowned self] in
                     self.run()
@@ -178,7 +183,7 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Caller holds the lock: the next job to run, normal ones first.
     private func takeLocked() -> (key: String, job: Job, priority: Priority)? {
-        if !ready.isEmpty {
+        if !ready.isEmpty && busyWorkers - busyBackground < maxWorkers {
             let (key, job) = ready.take()
             return (key, job, .normal)
         }
