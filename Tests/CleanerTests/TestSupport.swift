@@ -50,6 +50,18 @@ func mountCount(at path: String) -> Int {
 
 func mountTmpfs(_ path: String) -> Bool { mount("tmpfs", path, "tmpfs", 0, nil) == 0 }
 
+/// umount2(path, 0), retried while EBUSY for up to 2 s: suites run in
+/// parallel, and a child another test spawns holds copies of this process's
+/// fds (a directory the cleaner just had open) until its exec closes them.
+func unmount(_ path: String) -> Bool {
+    let deadline = MonotonicClock.nowNs() + 2_000_000_000
+    while umount2(path, 0) != 0 {
+        guard errno == EBUSY, MonotonicClock.nowNs() < deadline else { return false }
+        usleep(1_000)
+    }
+    return true
+}
+
 func bindMount(_ source: String, _ target: String) -> Bool {
     mount(source, target, nil, UInt(MS_BIND), nil) == 0
 }
