@@ -67,7 +67,7 @@ final class OOMWatcher: Sendable {
         }
     }
 
-    private let state = Mutex(State())
+    private let state = PthreadLocked(State())
     /// Containers with a watch, published after each change under `state`:
     /// an exit of an unwatched container (the common case) skips the lock.
     private let watched = Atomic<Int>(0)

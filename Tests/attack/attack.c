@@ -418,7 +418,13 @@ TEST(gc_readd_state_during_delivery)
     /* The first entry released (removed from the list, removal being written). */
     long long deadline = tu_now_ms() + WAIT_MS;
     while ((atomic_load(&clean_calls) < 1 || status_lists_gc(id)) && tu_now_ms() < deadline) {}
-    ASSERT_MSG(atomic_load(&gcdone_returned) == 0, "race window missed: gc_done already ran");
+    if (atomic_load(&gcdone_returned) != 0) {
+        /* The attempt ran before the add's own write took its snapshot: the
+         * removal rode in that write (group commit), so there is no window to
+         * test this time. A precondition, not a result: skipped (77). */
+        tu_log("race window missed: the first removal was durable with the add; skipped");
+        _exit(77);
+    }
     ASSERT_OK(gc_add_container(id, "runc", &info));
     ASSERT(gc_is_gc_progress(id));
     ASSERT_MSG(tu_poll_until(entered, &gate_clean, WAIT_MS), "second attempt never ran");

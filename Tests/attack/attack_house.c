@@ -340,9 +340,10 @@ TEST(rearm_while_tracking)
  * resources, one `<runtime> delete` process each) held container_stopped
  * back for ever. Now a later pass with a backlog (or one pass too many)
  * records the exit as handled and releases the rest like late resources.
- * Here one thread tracks 4,000 RUNTIME resources as fast as the calls
- * return while the exit arrives: container_stopped within 3 s, and by the
- * end of the shutdown every resource was deleted exactly once. */
+ * Here the run has 30 RUNTIME resources of its own; once its exit is seen
+ * (STOPPING, the first pass releasing them) one thread tracks up to 4,000
+ * more as fast as the calls return: container_stopped within 3 s, and by
+ * the end of the shutdown every resource was deleted exactly once. */
 #define FLOOD_TRACKS 4000
 static void *track_flood(void *p)
 {
@@ -360,9 +361,15 @@ TEST(track_flood_starves_exit)
     loop_id = id;
     pid_ppid_info_t info = tu_dead_info();
     char *fifo = tu_arm_monitor(root, id, &info, RT);
+    /* 30 resources for the run itself: its first pass is busy releasing
+     * them (a process each) while the flood starts, once the exit is seen. */
+    for (int i = 0; i < 30; i++) ASSERT_OK(track_one(id));
+    pid_t shim = tu_spawn_fake_shim(fifo, 0, sizeof(int));
+    long long until = tu_now_ms() + WAIT_MS;
+    while (supervisor_container_state(id) == SUPERVISOR_STATE_RUNNING && tu_now_ms() < until) {}
+    ASSERT_EQ(supervisor_container_state(id), SUPERVISOR_STATE_STOPPING);
     pthread_t t;
     pthread_create(&t, NULL, track_flood, NULL);
-    pid_t shim = tu_spawn_fake_shim(fifo, 0, sizeof(int));
     bool prompt = tu_events_wait(ev_stop, id, 1, 3000);
     supervisor_state_t state = supervisor_container_state(id);
     int tracked_then = atomic_load(&rt_next);
