@@ -147,9 +147,9 @@ typedef enum {
  *    what fails enters the GC list under id (gc_done when released);
  *  - never armed: kept for id's next arm (or gc_add_container), at most 1024
  *    such ids and 64 resources each (ENOSPC beyond); supervisor_shutdown
- *    discards them (with a warning line). Resources of ids armed when
- *    supervisor_shutdown closes their FIFOs are kept for their next arm
- *    (within the same bounds).
+ *    discards them (with a warning line).
+ *    Resources of ids armed when supervisor_shutdown closes their FIFOs are
+ *    kept for their next arm (within the same bounds).
  * Track after arming (the exit then cannot be missed in between); to track
  * for a restarted container that reuses an id, arm it first. */
 int supervisor_track_resource(const char *id, supervisor_resource_kind_t kind, const char *value);
@@ -169,8 +169,8 @@ char *supervisor_status_json(void);  /* snapshot: monitors, GC entries with atte
 
 /* The exit record the shim left in a state dir (section 6): 0 and *exit_code set,
    or -1 with ENOENT when there is none (the status is then unknown, not 0/137/255).
-   EINVAL for a damaged or out-of-range record; symlinks are not followed. */
-/* (Damaged includes comments and nesting deeper than 64 levels.) */
+   EINVAL for a damaged or out-of-range record (comments and nesting deeper
+   than 64 included); symlinks are not followed. */
 int   supervisor_exit_record(const char *cont_state_path, int *exit_code);
 
 /* Stops the threads, closes every fd, flushes the GC list. The library can be
